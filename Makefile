@@ -1,0 +1,93 @@
+# bilora build. `make` builds ./bilora; `make test` installs what is missing,
+# builds, and runs every test; `make run` starts the default job.
+# CUDA: the backend under kernels/cuda/ is compiled wherever nvcc is found;
+# CUDA=0 turns it off.
+
+CC      ?= cc
+BUILD   := build
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -fopenmp -D_POSIX_C_SOURCE=200809L -I.
+LDLIBS  := -lopenblas -lcjson -lpcre2-8 -lutf8proc -lpthread -lm
+TESTLIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
+
+NVCC    ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CU_SRC  := $(wildcard kernels/cuda/*.cu)
+ifeq ($(strip $(NVCC)),)
+CUDA    ?= 0
+else
+CUDA    ?= 1
+endif
+ifeq ($(CU_SRC),)
+CUDA := 0
+endif
+
+LIB_SRC := $(wildcard kernels/*.c kernels/cpu/*.c datasets/*.c engine/*.c sessions/*.c)
+UI_SRC  := $(wildcard ui/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UI_OBJ  := $(UI_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_UTIL := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+TEST_UTIL_OBJ := $(TEST_UTIL:%.c=$(BUILD)/%.o)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+ifeq ($(CUDA),1)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+NVFLAGS := -O2 -std=c++17 -I. -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -Xcompiler -Wall,-Werror
+CU_OBJ  := $(CU_SRC:%.cu=$(BUILD)/%.o)
+CFLAGS  += -DBILORA_CUDA
+LDLIBS  += -L$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+else
+CU_OBJ  :=
+endif
+
+.PHONY: all deps venv run test check-tests bench clean
+all: bilora
+
+deps:
+	@scripts/install-deps.sh
+
+venv:
+	@scripts/setup-python.sh
+
+$(BUILD)/libbilora.a: $(LIB_OBJ) $(CU_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+bilora: $(UI_OBJ) $(BUILD)/libbilora.a
+	$(CC) $(CFLAGS) -o $@ $(UI_OBJ) $(BUILD)/libbilora.a $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(TEST_UTIL_OBJ) $(BUILD)/libbilora.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(TEST_UTIL_OBJ) $(BUILD)/libbilora.a $(TESTLIBS) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libbilora.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libbilora.a $(LDLIBS)
+
+check-tests: bilora $(TEST_BIN)
+
+run: deps bilora
+	@scripts/run-default.sh
+
+test: deps
+	@$(MAKE) --no-print-directory check-tests
+	@scripts/setup-python.sh
+	@scripts/run-tests.sh
+
+bench: deps bilora $(BENCH_BIN)
+	@scripts/setup-python.sh
+
+clean:
+	rm -rf $(BUILD) bilora
+
+-include $(LIB_OBJ:.o=.d) $(UI_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs the test suite: first the reference generators (Hugging Face peers in
+# .venv write their outputs under build/reference/), then every Check suite
+# under build/tests/. Prints one closing line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export BILORA_REF_DIR="${BILORA_REF_DIR:-$PWD/build/reference}"
+mkdir -p "$BILORA_REF_DIR"
+PY=.venv/bin/python
+export CK_DEFAULT_TIMEOUT="${CK_DEFAULT_TIMEOUT:-600}"
+
+passed=0; failed=0; failed_names=()
+for gen in tests/reference/gen_*.py; do
+  [ -e "$gen" ] || continue
+  echo "== reference: $gen"
+  if ! "$PY" "$gen" "$BILORA_REF_DIR"; then
+    echo "reference generator failed: $gen" >&2
+    failed=$((failed + 1)); failed_names+=("$gen")
+  fi
+done
+
+for t in build/tests/test_*; do
+  [ -x "$t" ] || continue
+  name=$(basename "$t")
+  echo "== $name"
+  out=$("$t" 2>&1); rc=$?
+  printf '%s\n' "$out"
+  # Check prints "NN%: Checks: C, Failures: F, Errors: E"
+  line=$(printf '%s\n' "$out" | grep -E '^[0-9]+%: Checks: ' | tail -1)
+  if [ -n "$line" ]; then
+    c=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
+    f=$(sed -E 's/.*Failures: ([0-9]+).*/\1/' <<<"$line")
+    e=$(sed -E 's/.*Errors: ([0-9]+).*/\1/' <<<"$line")
+    passed=$((passed + c - f - e)); failed=$((failed + f + e))
+  fi
+  if [ $rc -ne 0 ]; then
+    [ -n "$line" ] || failed=$((failed + 1))
+    failed_names+=("$name")
+  fi
+done
+
+echo
+[ ${#failed_names[@]} -eq 0 ] || echo "failing: ${failed_names[*]}"
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ] && [ ${#failed_names[@]} -eq 0 ]
