@@ -1,0 +1,367 @@
+/* The CPU backend: OpenBLAS cblas_sgemm for the matmuls, plain loops (with
+ * OpenMP where the work is large enough to pay) for the rest. It is the
+ * reference implementation: clear over clever. */
+#include "kernels/backend.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *cpu_alloc(size_t bytes) {
+    if (bytes == 0) bytes = 1;
+    void *p = NULL;
+    /* 64-byte alignment for vector loads; zero-filled like cudaMemset. */
+    size_t rounded = (bytes + 63) / 64 * 64;
+    if (posix_memalign(&p, 64, rounded) != 0) return NULL;
+    memset(p, 0, rounded);
+    return p;
+}
+static void cpu_release(void *p) { free(p); }
+static void cpu_copy(void *dst, const void *src, size_t bytes) {
+    if (dst != src && bytes) memmove(dst, src, bytes);
+}
+static void cpu_zero(void *p, size_t bytes) { if (bytes) memset(p, 0, bytes); }
+
+static void cpu_matmul(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] *= beta;
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void cpu_add_bias(float *y, const float *bias, int rows, int cols) {
+#pragma omp parallel for if ((size_t)rows * cols > 65536)
+    for (int r = 0; r < rows; r++) {
+        float *yr = y + (size_t)r * cols;
+        for (int c = 0; c < cols; c++) yr[c] += bias[c];
+    }
+}
+static void cpu_bias_grad(float *db, const float *dy, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        const float *d = dy + (size_t)r * cols;
+        for (int c = 0; c < cols; c++) db[c] += d[c];
+    }
+}
+static void cpu_axpy(float *y, float a, const float *x, size_t n) {
+#pragma omp parallel for if (n > 262144)
+    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+static void cpu_scale(float *x, float a, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] *= a;
+}
+
+/* GELU, erf form (BERT's "gelu"): x * Φ(x). */
+static void cpu_gelu_fwd(float *y, const float *x, size_t n) {
+#pragma omp parallel for if (n > 65536)
+    for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+static void cpu_gelu_bwd(float *dx, const float *x, const float *dy, size_t n) {
+    const float inv_sqrt_2pi = 0.3989422804014327f;
+#pragma omp parallel for if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float xi = x[i];
+        float cdf = 0.5f * (1.0f + erff(xi * 0.70710678118654752f));
+        float pdf = inv_sqrt_2pi * expf(-0.5f * xi * xi);
+        dx[i] = dy[i] * (cdf + xi * pdf);
+    }
+}
+static void cpu_tanh_fwd(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+}
+static void cpu_tanh_bwd(float *dx, const float *y, const float *dy, size_t n) {
+    for (size_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+}
+static void cpu_dropout_fwd(float *y, const float *x, size_t n, float p, uint64_t seed) {
+    if (p <= 0.0f) { cpu_copy(y, x, n * sizeof(float)); return; }
+    float s = 1.0f / (1.0f - p);
+#pragma omp parallel for if (n > 65536)
+    for (size_t i = 0; i < n; i++) y[i] = dropout_keep(seed, i, p) ? x[i] * s : 0.0f;
+}
+static void cpu_dropout_bwd(float *dx, const float *dy, size_t n, float p, uint64_t seed) {
+    cpu_dropout_fwd(dx, dy, n, p, seed);
+}
+
+static void cpu_layernorm_fwd(float *y, float *mean, float *rstd, const float *x, const float *g,
+                              const float *b, int rows, int cols, float eps) {
+#pragma omp parallel for if ((size_t)rows * cols > 65536)
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * cols;
+        float *yr = y + (size_t)r * cols;
+        double m = 0.0;
+        for (int c = 0; c < cols; c++) m += xr[c];
+        m /= cols;
+        double var = 0.0;
+        for (int c = 0; c < cols; c++) { double d = xr[c] - m; var += d * d; }
+        var /= cols;
+        float s = (float)(1.0 / sqrt(var + eps));
+        float mf = (float)m;
+        for (int c = 0; c < cols; c++) yr[c] = (xr[c] - mf) * s * g[c] + b[c];
+        mean[r] = mf;
+        rstd[r] = s;
+    }
+}
+
+/* dx = rstd * (g*dy - mean(g*dy) - xhat * mean(g*dy*xhat)) */
+static void cpu_layernorm_bwd(float *dx, float *dg, float *db, const float *dy, const float *x,
+                              const float *mean, const float *rstd, const float *g, int rows,
+                              int cols) {
+#pragma omp parallel for if ((size_t)rows * cols > 65536)
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * cols, *dyr = dy + (size_t)r * cols;
+        float *dxr = dx + (size_t)r * cols;
+        float m = mean[r], s = rstd[r];
+        double a = 0.0, bsum = 0.0;
+        for (int c = 0; c < cols; c++) {
+            float xh = (xr[c] - m) * s;
+            float gd = g[c] * dyr[c];
+            a += gd;
+            bsum += gd * xh;
+        }
+        float ma = (float)(a / cols), mb = (float)(bsum / cols);
+        for (int c = 0; c < cols; c++) {
+            float xh = (xr[c] - m) * s;
+            dxr[c] = s * (g[c] * dyr[c] - ma - xh * mb);
+        }
+    }
+    if (dg || db) {
+        for (int r = 0; r < rows; r++) {
+            const float *xr = x + (size_t)r * cols, *dyr = dy + (size_t)r * cols;
+            float m = mean[r], s = rstd[r];
+            for (int c = 0; c < cols; c++) {
+                if (dg) dg[c] += dyr[c] * (xr[c] - m) * s;
+                if (db) db[c] += dyr[c];
+            }
+        }
+    }
+}
+
+static void cpu_embedding_fwd(float *out, const int32_t *ids, const float *table, int n, int cols,
+                              int accumulate) {
+    for (int i = 0; i < n; i++) {
+        const float *t = table + (size_t)ids[i] * cols;
+        float *o = out + (size_t)i * cols;
+        if (accumulate)
+            for (int c = 0; c < cols; c++) o[c] += t[c];
+        else
+            memcpy(o, t, sizeof(float) * cols);
+    }
+}
+static void cpu_embedding_bwd(float *dtable, const float *dout, const int32_t *ids, int n,
+                              int cols) {
+    for (int i = 0; i < n; i++) {
+        float *t = dtable + (size_t)ids[i] * cols;
+        const float *d = dout + (size_t)i * cols;
+        for (int c = 0; c < cols; c++) t[c] += d[c];
+    }
+}
+static void cpu_gather_first(float *out, const float *x, int B, int T, int cols) {
+    for (int b = 0; b < B; b++)
+        memcpy(out + (size_t)b * cols, x + (size_t)b * T * cols, sizeof(float) * cols);
+}
+static void cpu_gather_first_bwd(float *dx, const float *dout, int B, int T, int cols) {
+    for (int b = 0; b < B; b++) {
+        float *d = dx + (size_t)b * T * cols;
+        const float *s = dout + (size_t)b * cols;
+        for (int c = 0; c < cols; c++) d[c] += s[c];
+    }
+}
+
+/* Attention, one (batch, head) at a time: S = QKᵀ/√D, masked softmax,
+ * dropout, O = P V. Scores and probs live in probs[b,h]. */
+static void cpu_attention_fwd(float *out, float *probs, const float *q, const float *k,
+                              const float *v, int ld, const float *key_mask, int B, int T, int H,
+                              int D, int causal, float dropout_p, uint64_t seed) {
+    const float scale = 1.0f / sqrtf((float)D);
+    const int C = H * D;
+#pragma omp parallel for collapse(2) if (B * H > 1)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            const float *qb = q + (size_t)b * T * ld + h * D;
+            const float *kb = k + (size_t)b * T * ld + h * D;
+            const float *vb = v + (size_t)b * T * ld + h * D;
+            float *P = probs + ((size_t)b * H + h) * T * T;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, qb, ld, kb, ld,
+                        0.0f, P, T);
+            const float *mask = key_mask ? key_mask + (size_t)b * T : NULL;
+            for (int i = 0; i < T; i++) {
+                float *row = P + (size_t)i * T;
+                int jmax = causal ? i + 1 : T;
+                float mx = -INFINITY;
+                for (int j = 0; j < jmax; j++)
+                    if (!mask || mask[j] != 0.0f) mx = fmaxf(mx, row[j]);
+                double sum = 0.0;
+                for (int j = 0; j < T; j++) {
+                    float e = 0.0f;
+                    if (j < jmax && (!mask || mask[j] != 0.0f) && mx > -INFINITY)
+                        e = expf(row[j] - mx);
+                    row[j] = e;
+                    sum += e;
+                }
+                float inv = sum > 0.0 ? (float)(1.0 / sum) : 0.0f;
+                for (int j = 0; j < T; j++) row[j] *= inv;
+            }
+            float *ob = out + (size_t)b * T * C + h * D;
+            if (dropout_p > 0.0f) {
+                /* The dropped copy lives only for this product. */
+                float *Pd = malloc(sizeof(float) * (size_t)T * T);
+                uint64_t base = ((uint64_t)b * H + h) * (uint64_t)T * T;
+                float s = 1.0f / (1.0f - dropout_p);
+                for (size_t e = 0; e < (size_t)T * T; e++)
+                    Pd[e] = dropout_keep(seed, base + e, dropout_p) ? P[e] * s : 0.0f;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, Pd, T, vb,
+                            ld, 0.0f, ob, C);
+                free(Pd);
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, P, T, vb,
+                            ld, 0.0f, ob, C);
+            }
+        }
+    }
+}
+
+static void cpu_attention_bwd(float *dq, float *dk, float *dv, const float *dout,
+                              const float *probs, const float *q, const float *k, const float *v,
+                              int ld, int B, int T, int H, int D, float dropout_p, uint64_t seed,
+                              float *scratch) {
+    const float scale = 1.0f / sqrtf((float)D);
+    const int C = H * D;
+    const float ds = dropout_p > 0.0f ? 1.0f / (1.0f - dropout_p) : 1.0f;
+#pragma omp parallel for collapse(2) if (B * H > 1)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            const float *P = probs + ((size_t)b * H + h) * T * T;
+            float *dP = scratch + ((size_t)b * H + h) * T * T;
+            const float *dob = dout + (size_t)b * T * C + h * D;
+            const float *qb = q + (size_t)b * T * ld + h * D;
+            const float *kb = k + (size_t)b * T * ld + h * D;
+            const float *vb = v + (size_t)b * T * ld + h * D;
+            float *dqb = dq + (size_t)b * T * ld + h * D;
+            float *dkb = dk + (size_t)b * T * ld + h * D;
+            float *dvb = dv + (size_t)b * T * ld + h * D;
+            uint64_t base = ((uint64_t)b * H + h) * (uint64_t)T * T;
+            /* dV = Pdᵀ dO, with Pd the dropped probabilities (built in dP). */
+            if (dropout_p > 0.0f) {
+                for (size_t e = 0; e < (size_t)T * T; e++)
+                    dP[e] = dropout_keep(seed, base + e, dropout_p) ? P[e] * ds : 0.0f;
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, dP, T, dob, C,
+                            0.0f, dvb, ld);
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, P, T, dob, C,
+                            0.0f, dvb, ld);
+            }
+            /* dPd = dO Vᵀ, then through dropout, then softmax backward:
+             * dS = P ⊙ (dP - Σ_j dP⊙P). */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, 1.0f, dob, C, vb, ld,
+                        0.0f, dP, T);
+            for (int i = 0; i < T; i++) {
+                float *dr = dP + (size_t)i * T;
+                const float *pr = P + (size_t)i * T;
+                if (dropout_p > 0.0f)
+                    for (int j = 0; j < T; j++)
+                        dr[j] = dropout_keep(seed, base + (size_t)i * T + j, dropout_p) ? dr[j] * ds
+                                                                                         : 0.0f;
+                double dot = 0.0;
+                for (int j = 0; j < T; j++) dot += (double)dr[j] * pr[j];
+                float fd = (float)dot;
+                for (int j = 0; j < T; j++) dr[j] = pr[j] * (dr[j] - fd);
+            }
+            /* dQ = scale dS K, dK = scale dSᵀ Q */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, scale, dP, T, kb, ld,
+                        0.0f, dqb, ld);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, scale, dP, T, qb, ld,
+                        0.0f, dkb, ld);
+        }
+    }
+}
+
+static void cpu_cross_entropy(float *loss, float *dlogits, const float *logits,
+                              const int32_t *labels, int rows, int classes, float grad_scale) {
+    for (int r = 0; r < rows; r++) {
+        const float *z = logits + (size_t)r * classes;
+        float *dz = dlogits ? dlogits + (size_t)r * classes : NULL;
+        int y = labels[r];
+        if (y < 0 || y >= classes) {
+            loss[r] = 0.0f;
+            if (dz) memset(dz, 0, sizeof(float) * classes);
+            continue;
+        }
+        float mx = z[0];
+        for (int c = 1; c < classes; c++) mx = fmaxf(mx, z[c]);
+        double sum = 0.0;
+        for (int c = 0; c < classes; c++) sum += exp((double)z[c] - mx);
+        double lse = mx + log(sum);
+        loss[r] = (float)(lse - z[y]);
+        if (dz)
+            for (int c = 0; c < classes; c++)
+                dz[c] = grad_scale * ((float)exp((double)z[c] - lse) - (c == y ? 1.0f : 0.0f));
+    }
+}
+static void cpu_mse(float *loss, float *dpred, const float *pred, const float *target, int rows,
+                    float grad_scale) {
+    for (int r = 0; r < rows; r++) {
+        float d = pred[r] - target[r];
+        loss[r] = d * d;
+        if (dpred) dpred[r] = grad_scale * 2.0f * d;
+    }
+}
+
+static void cpu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
+                      float b2, float eps, float wd, float bc1, float bc2) {
+#pragma omp parallel for if (n > 262144)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        m[i] = b1 * m[i] + (1.0f - b1) * gi;
+        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+        float mh = m[i] / bc1, vh = v[i] / bc2;
+        /* decoupled weight decay, as torch.optim.AdamW: p -= lr*wd*p first */
+        p[i] -= lr * wd * p[i];
+        p[i] -= lr * mh / (sqrtf(vh) + eps);
+    }
+}
+
+static double cpu_sumsq(const float *x, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return s;
+}
+
+static const Backend CPU_BACKEND = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .copy = cpu_copy,
+    .zero = cpu_zero,
+    .matmul = cpu_matmul,
+    .add_bias = cpu_add_bias,
+    .bias_grad = cpu_bias_grad,
+    .axpy = cpu_axpy,
+    .scale = cpu_scale,
+    .gelu_fwd = cpu_gelu_fwd,
+    .gelu_bwd = cpu_gelu_bwd,
+    .tanh_fwd = cpu_tanh_fwd,
+    .tanh_bwd = cpu_tanh_bwd,
+    .dropout_fwd = cpu_dropout_fwd,
+    .dropout_bwd = cpu_dropout_bwd,
+    .layernorm_fwd = cpu_layernorm_fwd,
+    .layernorm_bwd = cpu_layernorm_bwd,
+    .embedding_fwd = cpu_embedding_fwd,
+    .embedding_bwd = cpu_embedding_bwd,
+    .gather_first = cpu_gather_first,
+    .gather_first_bwd = cpu_gather_first_bwd,
+    .attention_fwd = cpu_attention_fwd,
+    .attention_bwd = cpu_attention_bwd,
+    .cross_entropy = cpu_cross_entropy,
+    .mse = cpu_mse,
+    .adamw = cpu_adamw,
+    .sumsq = cpu_sumsq,
+};
+
+const Backend *backend_cpu(void) { return &CPU_BACKEND; }

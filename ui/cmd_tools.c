@@ -1,0 +1,190 @@
+/* `bilora tokenize` and `bilora forward`: line-oriented tools over stdin,
+ * used to compare with the reference implementations. */
+#include "datasets/tokenizer.h"
+#include "engine/assets.h"
+#include "engine/model.h"
+#include "engine/model_config.h"
+#include "engine/safetensors.h"
+#include "ui/commands.h"
+#include "ui/options.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reads one line from f into *buf (growing it), without the '\n' or '\r'.
+ * Returns the length, or -1 at end of input. */
+static long read_line(FILE *f, char **buf, size_t *cap) {
+    ssize_t n = getline(buf, cap, f);
+    if (n < 0) return -1;
+    while (n > 0 && ((*buf)[n - 1] == '\n' || (*buf)[n - 1] == '\r')) (*buf)[--n] = 0;
+    return n;
+}
+
+/* Splits a line at its first tab into a pair when pair is set. */
+static void split_pair(char *line, int pair, const char **a, const char **b) {
+    *a = line;
+    *b = NULL;
+    if (!pair) return;
+    char *tab = strchr(line, '\t');
+    if (tab) {
+        *tab = 0;
+        *b = tab + 1;
+    }
+}
+
+static int open_tokenizer(const char *model, Tokenizer **tok, char *dir, size_t dircap, char *err,
+                          size_t errlen) {
+    if (assets_find_model(model, dir, dircap, err, errlen) != 0) return -1;
+    ModelConfig mc;
+    if (model_config_load(&mc, dir, err, errlen) != 0) return -1;
+    return tokenizer_load(tok, dir, mc.model_type, err, errlen);
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    char model[1024] = "";
+    int pair = 0, max_len = 0;
+    Option opts[] = {
+        {"--model", OPT_STR, model, sizeof(model), "model directory or name (its tokenizer files are used)"},
+        {"--pair", OPT_FLAG, &pair, 0, "each line is two tab-separated texts"},
+        {"--max-seq-len", OPT_INT, &max_len, 0, "truncate longest-first to this many tokens (0: no limit)"},
+    };
+    int n = (int)(sizeof(opts) / sizeof(opts[0]));
+    char err[2048];
+    int rc = options_parse(opts, n, argc, argv, err, sizeof(err));
+    if (rc == 1) {
+        options_help(stdout, "usage: bilora tokenize --model M [--pair] < lines\n"
+                             "Prints one line of space-separated ids per input line, special tokens included.",
+                     opts, n);
+        return 0;
+    }
+    if (rc < 0) { fprintf(stderr, "bilora tokenize: %s\n", err); return 2; }
+    if (!model[0]) { fprintf(stderr, "bilora tokenize: --model is required\n"); return 2; }
+    Tokenizer *tok;
+    char dir[4096];
+    if (open_tokenizer(model, &tok, dir, sizeof(dir), err, sizeof(err)) != 0) {
+        fprintf(stderr, "bilora tokenize: %s\n", err);
+        return 1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    int status = 0;
+    while (read_line(stdin, &line, &cap) >= 0) {
+        lineno++;
+        const char *a, *b;
+        split_pair(line, pair, &a, &b);
+        int32_t *ids, *types;
+        int len;
+        if (tokenizer_encode(tok, a, b, max_len, &ids, &types, &len, err, sizeof(err)) != 0) {
+            fprintf(stderr, "bilora tokenize: stdin line %ld: %s\n", lineno, err);
+            status = 1;
+            break;
+        }
+        for (int i = 0; i < len; i++) printf(i ? " %d" : "%d", ids[i]);
+        printf("\n");
+        free(ids);
+        free(types);
+    }
+    free(line);
+    tokenizer_free(tok);
+    return status;
+}
+
+int cmd_forward(int argc, char **argv) {
+    char model[1024] = "", out[4096] = "";
+    int max_len = 512;
+    Option opts[] = {
+        {"--model", OPT_STR, model, sizeof(model), "model directory or name"},
+        {"--out", OPT_STR, out, sizeof(out), "safetensors file to write"},
+        {"--max-seq-len", OPT_INT, &max_len, 0, "truncate longest-first to this many tokens"},
+    };
+    int n = (int)(sizeof(opts) / sizeof(opts[0]));
+    char err[2048];
+    int rc = options_parse(opts, n, argc, argv, err, sizeof(err));
+    if (rc == 1) {
+        options_help(stdout, "usage: bilora forward --model M --out FILE < lines\n"
+                             "Runs the base encoder (no adapter, eval mode) on each stdin line (a tab\n"
+                             "makes a sentence pair) and writes one fp32 tensor hidden.<i> [tokens, hidden]\n"
+                             "per line: the last hidden states.",
+                     opts, n);
+        return 0;
+    }
+    if (rc < 0) { fprintf(stderr, "bilora forward: %s\n", err); return 2; }
+    if (!model[0] || !out[0]) { fprintf(stderr, "bilora forward: --model and --out are required\n"); return 2; }
+    Tokenizer *tok;
+    char dir[4096];
+    if (open_tokenizer(model, &tok, dir, sizeof(dir), err, sizeof(err)) != 0) {
+        fprintf(stderr, "bilora forward: %s\n", err);
+        return 1;
+    }
+    /* tokenize everything first: the model is sized for the longest line */
+    int cap_lines = 0, n_lines = 0, longest = 1;
+    int32_t **ids = NULL, **types = NULL;
+    int *lens = NULL;
+    char *line = NULL;
+    size_t lcap = 0;
+    int status = 0;
+    while (read_line(stdin, &line, &lcap) >= 0) {
+        if (n_lines == cap_lines) {
+            cap_lines = cap_lines ? cap_lines * 2 : 64;
+            ids = realloc(ids, sizeof(*ids) * cap_lines);
+            types = realloc(types, sizeof(*types) * cap_lines);
+            lens = realloc(lens, sizeof(*lens) * cap_lines);
+            if (!ids || !types || !lens) { fprintf(stderr, "bilora forward: out of memory\n"); return 1; }
+        }
+        const char *a, *b;
+        split_pair(line, 1, &a, &b);
+        if (tokenizer_encode(tok, a, b, max_len, &ids[n_lines], &types[n_lines], &lens[n_lines], err,
+                             sizeof(err)) != 0) {
+            fprintf(stderr, "bilora forward: stdin line %d: %s\n", n_lines + 1, err);
+            status = 1;
+            break;
+        }
+        if (lens[n_lines] > longest) longest = lens[n_lines];
+        n_lines++;
+    }
+    free(line);
+    Model *m = NULL;
+    ModelOptions mo = {.model_dir = dir, .max_batch = 1, .max_seq = longest};
+    if (status == 0 && model_load(&m, backend_cpu(), &mo, err, sizeof(err)) != 0) {
+        fprintf(stderr, "bilora forward: %s\n", err);
+        status = 1;
+    }
+    StWriteTensor *ts = calloc(n_lines ? n_lines : 1, sizeof(*ts));
+    char (*names)[32] = calloc(n_lines ? n_lines : 1, 32);
+    float **hidden = calloc(n_lines ? n_lines : 1, sizeof(float *));
+    int C = m ? m->cfg.hidden_size : 0;
+    for (int i = 0; i < n_lines && status == 0; i++) {
+        Batch bt = {.B = 1, .T = lens[i], .ids = ids[i], .type_ids = types[i]};
+        if (model_forward(m, &bt, 0, 0, err, sizeof(err)) != 0) {
+            fprintf(stderr, "bilora forward: line %d: %s\n", i + 1, err);
+            status = 1;
+            break;
+        }
+        hidden[i] = malloc(sizeof(float) * (size_t)lens[i] * C);
+        if (!hidden[i]) { status = 1; break; }
+        m->be->download(hidden[i], model_hidden(m), sizeof(float) * (size_t)lens[i] * C);
+        snprintf(names[i], 32, "hidden.%d", i);
+        ts[i] = (StWriteTensor){.name = names[i], .data = hidden[i], .ndim = 2,
+                                .shape = {lens[i], C}};
+    }
+    if (status == 0) {
+        const char *meta[] = {"model", dir, "format", "bilora forward: last hidden states", NULL};
+        if (st_write_f32(out, ts, n_lines, meta, err, sizeof(err)) != 0) {
+            fprintf(stderr, "bilora forward: %s\n", err);
+            status = 1;
+        } else {
+            fprintf(stderr, "bilora forward: %d line(s), hidden %d, written to %s\n", n_lines, C, out);
+        }
+    }
+    for (int i = 0; i < n_lines; i++) {
+        free(ids[i]);
+        free(types[i]);
+        free(hidden[i]);
+    }
+    free(ids); free(types); free(lens); free(ts); free(names); free(hidden);
+    model_free(m);
+    tokenizer_free(tok);
+    return status;
+}

@@ -1,0 +1,10 @@
+/* The headless subcommands of bilora. Each takes the arguments after its
+ * name and returns the process exit status. */
+#ifndef BILORA_UI_COMMANDS_H
+#define BILORA_UI_COMMANDS_H
+
+int cmd_train(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+
+#endif

@@ -1,0 +1,39 @@
+/* bilora: entry point and subcommand dispatch. */
+#include "ui/commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} COMMANDS[] = {
+    {"train", cmd_train, "fine-tune a model on a GLUE task (LoRA), headless"},
+    {"tokenize", cmd_tokenize, "print the token ids of each stdin line"},
+    {"forward", cmd_forward, "run the base encoder on each stdin line, write hidden states"},
+};
+#define N_COMMANDS (int)(sizeof(COMMANDS) / sizeof(COMMANDS[0]))
+
+static void usage(FILE *f) {
+    fprintf(f, "bilora: LoRA-family fine-tuning workbench\n\nusage: bilora <command> [flags]\n\n"
+               "commands:\n");
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].help);
+    fprintf(f, "\n`bilora <command> --help` lists every flag with its default.\n"
+               "Models and data are looked up on BILORA_ASSETS (colon-separated roots holding\n"
+               "models/<name>/ and data/glue/<TASK>/), then ~/.cache/bilora, then the Hugging\n"
+               "Face cache (~/.cache/huggingface/hub).\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(argv[1], COMMANDS[i].name) == 0) return COMMANDS[i].fn(argc - 2, argv + 2);
+    fprintf(stderr, "bilora: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
