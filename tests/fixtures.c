@@ -1,0 +1,120 @@
+#include "tests/fixtures.h"
+
+#include "engine/rng.h"
+#include "engine/safetensors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void fixture_tmpdir(char *out) {
+    const char *t = getenv("TMPDIR");
+    snprintf(out, 256, "%s/bilora-test-XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(out)) {
+        perror("mkdtemp");
+        abort();
+    }
+}
+
+void fixture_rmdir(const char *dir) {
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
+}
+
+int fixture_assets(char *out, size_t cap) {
+    const char *a = getenv("BILORA_ASSETS");
+    if (!a || !*a) return -1;
+    const char *colon = strchr(a, ':');
+    size_t n = colon ? (size_t)(colon - a) : strlen(a);
+    snprintf(out, cap, "%.*s", (int)n, a);
+    return 0;
+}
+
+typedef struct {
+    StWriteTensor *t;
+    char **names;
+    float **data;
+    int n, cap;
+} Tensors;
+
+static void add(Tensors *ts, const char *prefix, const char *name, int ndim, int64_t d0, int64_t d1,
+                double mean, double std, uint64_t *rng) {
+    if (ts->n == ts->cap) {
+        ts->cap = ts->cap ? ts->cap * 2 : 64;
+        ts->t = realloc(ts->t, sizeof(*ts->t) * ts->cap);
+        ts->names = realloc(ts->names, sizeof(char *) * ts->cap);
+        ts->data = realloc(ts->data, sizeof(float *) * ts->cap);
+    }
+    size_t n = (size_t)d0 * (ndim > 1 ? (size_t)d1 : 1);
+    float *d = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) d[i] = (float)(mean + std * rng_normal(rng));
+    char *nm = malloc(256);
+    snprintf(nm, 256, "%s%s", prefix, name);
+    ts->names[ts->n] = nm;
+    ts->data[ts->n] = d;
+    ts->t[ts->n] = (StWriteTensor){.name = nm, .data = d, .ndim = ndim, .shape = {d0, d1}};
+    ts->n++;
+}
+
+int fixture_tiny_model(const char *dir, const TinyModel *s) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    int pad = strcmp(s->model_type, "roberta") == 0 ? 1 : 0;
+    fprintf(f,
+            "{\"model_type\": \"%s\", \"vocab_size\": %d, \"hidden_size\": %d, "
+            "\"num_hidden_layers\": %d, \"num_attention_heads\": %d, \"intermediate_size\": %d, "
+            "\"max_position_embeddings\": %d, \"type_vocab_size\": %d, \"layer_norm_eps\": 1e-12, "
+            "\"hidden_act\": \"gelu\", \"hidden_dropout_prob\": %g, "
+            "\"attention_probs_dropout_prob\": %g, \"pad_token_id\": %d}\n",
+            s->model_type, s->vocab, s->hidden, s->layers, s->heads, s->intermediate, s->max_pos,
+            s->type_vocab, s->hidden_dropout, s->attn_dropout, pad);
+    fclose(f);
+    uint64_t rng = s->seed;
+    Tensors ts = {0};
+    const char *p = s->prefix ? s->prefix : "";
+    int C = s->hidden, I = s->intermediate;
+    add(&ts, p, "embeddings.word_embeddings.weight", 2, s->vocab, C, 0, 0.5, &rng);
+    add(&ts, p, "embeddings.position_embeddings.weight", 2, s->max_pos, C, 0, 0.5, &rng);
+    add(&ts, p, "embeddings.token_type_embeddings.weight", 2, s->type_vocab, C, 0, 0.5, &rng);
+    add(&ts, p, "embeddings.LayerNorm.weight", 1, C, 1, 1.0, 0.1, &rng);
+    add(&ts, p, "embeddings.LayerNorm.bias", 1, C, 1, 0.0, 0.1, &rng);
+    for (int l = 0; l < s->layers; l++) {
+        char n[256];
+        const char *lin[6] = {"attention.self.query", "attention.self.key", "attention.self.value",
+                              "attention.output.dense", "intermediate.dense", "output.dense"};
+        int ins[6] = {C, C, C, C, C, I}, outs[6] = {C, C, C, C, I, C};
+        for (int k = 0; k < 6; k++) {
+            snprintf(n, sizeof(n), "encoder.layer.%d.%s.weight", l, lin[k]);
+            add(&ts, p, n, 2, outs[k], ins[k], 0, 0.3, &rng);
+            snprintf(n, sizeof(n), "encoder.layer.%d.%s.bias", l, lin[k]);
+            add(&ts, p, n, 1, outs[k], 1, 0, 0.1, &rng);
+        }
+        snprintf(n, sizeof(n), "encoder.layer.%d.attention.output.LayerNorm.weight", l);
+        add(&ts, p, n, 1, C, 1, 1.0, 0.1, &rng);
+        snprintf(n, sizeof(n), "encoder.layer.%d.attention.output.LayerNorm.bias", l);
+        add(&ts, p, n, 1, C, 1, 0.0, 0.1, &rng);
+        snprintf(n, sizeof(n), "encoder.layer.%d.output.LayerNorm.weight", l);
+        add(&ts, p, n, 1, C, 1, 1.0, 0.1, &rng);
+        snprintf(n, sizeof(n), "encoder.layer.%d.output.LayerNorm.bias", l);
+        add(&ts, p, n, 1, C, 1, 0.0, 0.1, &rng);
+    }
+    if (strcmp(s->model_type, "bert") == 0) {
+        add(&ts, p, "pooler.dense.weight", 2, C, C, 0, 0.3, &rng);
+        add(&ts, p, "pooler.dense.bias", 1, C, 1, 0, 0.1, &rng);
+    }
+    snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+    char err[512];
+    int rc = st_write_f32(path, ts.t, ts.n, NULL, err, sizeof(err));
+    if (rc) fprintf(stderr, "fixture: %s\n", err);
+    for (int i = 0; i < ts.n; i++) {
+        free(ts.names[i]);
+        free(ts.data[i]);
+    }
+    free(ts.t);
+    free(ts.names);
+    free(ts.data);
+    return rc;
+}

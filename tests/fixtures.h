@@ -1,0 +1,29 @@
+/* Fixtures the tests make: temporary directories and small random models in
+ * the real Hugging Face layout (config.json + model.safetensors). */
+#ifndef BILORA_TESTS_FIXTURES_H
+#define BILORA_TESTS_FIXTURES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* mkdtemp under $TMPDIR; out must hold 256 bytes. */
+void fixture_tmpdir(char *out);
+/* rm -rf of a fixture directory */
+void fixture_rmdir(const char *dir);
+
+typedef struct {
+    const char *model_type;  /* "bert" or "roberta" */
+    int layers, hidden, heads, intermediate, vocab, max_pos, type_vocab;
+    float hidden_dropout, attn_dropout;
+    const char *prefix;      /* "" or "bert." / "roberta." */
+    uint64_t seed;
+} TinyModel;
+
+/* Writes config.json and model.safetensors with random weights (LayerNorm
+ * gains near 1, everything else small noise) into dir. Returns 0. */
+int fixture_tiny_model(const char *dir, const TinyModel *spec);
+
+/* The first root of BILORA_ASSETS into out; -1 when unset. */
+int fixture_assets(char *out, size_t cap);
+
+#endif

@@ -1,0 +1,277 @@
+/* The encoder model: finite-difference gradient checks of the whole
+ * forward/backward (LoRA tensors, head and, with train_base, every base
+ * weight), loading errors, the real LoRA adapter, and overfitting. */
+#include "engine/model.h"
+#include "engine/optim.h"
+#include "engine/rng.h"
+#include "engine/safetensors.h"
+#include "tests/fixtures.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static TinyModel tiny(const char *type, const char *prefix, float dropout) {
+    TinyModel t = {.model_type = type, .layers = 2, .hidden = 8, .heads = 2, .intermediate = 12,
+                   .vocab = 23, .max_pos = 20, .type_vocab = strcmp(type, "bert") == 0 ? 2 : 1,
+                   .hidden_dropout = dropout, .attn_dropout = dropout, .prefix = prefix, .seed = 7};
+    return t;
+}
+
+/* A batch of 3 sequences of length 6, the last two padded. */
+static Batch small_batch(int classes) {
+    static int32_t ids[18] = {2, 5, 7, 9, 11, 3, 2, 8, 4, 3, 1, 1, 2, 13, 17, 19, 3, 1};
+    static int32_t types[18] = {0};
+    static float mask[18] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0};
+    static float labels_c[3] = {0, 2, 1}, labels_r[3] = {0.5f, -1.0f, 2.0f};
+    Batch b = {.B = 3, .T = 6, .ids = ids, .type_ids = types, .mask = mask,
+               .labels = classes == 1 ? labels_r : labels_c};
+    return b;
+}
+
+static double loss_at(Model *m, const Batch *b, uint64_t seed) {
+    char err[256];
+    ck_assert_msg(model_forward(m, b, 1, seed, err, sizeof(err)) == 0, "%s", err);
+    return model_loss(m, b, 1.0f, NULL);
+}
+
+/* Randomises every LoRA B (LoRA starts at B = 0, which would hide A's gradient). */
+static void randomise_lora_b(Model *m, uint64_t seed) {
+    uint64_t rng = seed;
+    for (int i = 0; i < m->params.n; i++) {
+        ParamTensor *p = &m->params.t[i];
+        if (!strstr(p->name, "lora_B")) continue;
+        for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(0.3 * rng_normal(&rng));
+    }
+}
+
+static void grad_check(const char *type, const char *prefix, int classes, float dropout,
+                       int train_base) {
+    char dir[256];
+    fixture_tmpdir(dir);
+    TinyModel spec = tiny(type, prefix, dropout);
+    ck_assert_int_eq(fixture_tiny_model(dir, &spec), 0);
+    ModelOptions o = {.model_dir = dir, .num_labels = classes, .max_batch = 3, .max_seq = 6,
+                      .lora = {.rank = 2, .alpha = 4, .dropout = dropout,
+                               .targets = TARGET_QUERY | TARGET_VALUE | TARGET_OUTPUT |
+                                          TARGET_INTERMEDIATE | TARGET_KEY | TARGET_ATTENTION_OUTPUT},
+                      .train_base = train_base, .init_seed = 3};
+    Model *m;
+    char err[512];
+    ck_assert_msg(model_load(&m, backend_cpu(), &o, err, sizeof(err)) == 0, "%s", err);
+    randomise_lora_b(m, 5);
+    Batch b = small_batch(classes);
+    const uint64_t seed = 77;
+    model_zero_grad(m);
+    loss_at(m, &b, seed);
+    model_backward(m, seed);
+    int checked = 0;
+    uint64_t pick = 9;
+    const float eps = 1e-3f;
+    for (int i = 0; i < m->params.n; i++) {
+        ParamTensor *p = &m->params.t[i];
+        if (p->group == GROUP_FROZEN) continue;
+        for (int s = 0; s < 4; s++) {
+            size_t k = (size_t)rng_below(&pick, p->numel);
+            /* embedding rows of tokens not in the batch have zero gradient:
+             * check a used row for the embeddings */
+            if (strstr(p->name, "word_embeddings")) k = (size_t)b.ids[s % 18] * p->shape[1] + s % p->shape[1];
+            float old = p->data[k];
+            p->data[k] = old + eps;
+            double lp = loss_at(m, &b, seed);
+            p->data[k] = old - eps;
+            double lm = loss_at(m, &b, seed);
+            p->data[k] = old;
+            double num = (lp - lm) / (2.0 * eps), an = p->grad[k];
+            double tol = 2e-2 * fmax(fabs(num), fabs(an)) + 5e-4;
+            ck_assert_msg(fabs(num - an) <= tol, "%s %s: %s[%zu] analytic %.6g numeric %.6g", type,
+                          classes == 1 ? "regression" : "classification", p->name, k, an, num);
+            checked++;
+        }
+    }
+    ck_assert_int_gt(checked, train_base ? 150 : 40);
+    model_free(m);
+    fixture_rmdir(dir);
+}
+
+START_TEST(grad_bert_lora) { grad_check("bert", "", 3, 0.0f, 0); }
+END_TEST
+START_TEST(grad_bert_full_with_dropout) { grad_check("bert", "bert.", 3, 0.1f, 1); }
+END_TEST
+START_TEST(grad_roberta_full) { grad_check("roberta", "roberta.", 3, 0.0f, 1); }
+END_TEST
+START_TEST(grad_roberta_regression_dropout) { grad_check("roberta", "", 1, 0.1f, 0); }
+END_TEST
+
+/* Loading errors name the tensor. */
+START_TEST(load_errors_name_tensors) {
+    char dir[256];
+    fixture_tmpdir(dir);
+    TinyModel spec = tiny("bert", "", 0);
+    ck_assert_int_eq(fixture_tiny_model(dir, &spec), 0);
+    /* rewrite the checkpoint without one tensor and with an unknown one */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+    SafeTensors st;
+    char err[1024];
+    ck_assert_int_eq(st_open(&st, path, err, sizeof(err)), 0);
+    StWriteTensor *w = calloc(st.n + 1, sizeof(*w));
+    float **bufs = calloc(st.n, sizeof(float *));
+    int n = 0;
+    for (int i = 0; i < st.n; i++) {
+        if (strcmp(st.tensors[i].name, "encoder.layer.1.attention.self.key.weight") == 0) continue;
+        bufs[i] = malloc(sizeof(float) * st.tensors[i].numel);
+        st_read_f32(&st, &st.tensors[i], bufs[i]);
+        w[n] = (StWriteTensor){.name = st.tensors[i].name, .data = bufs[i], .ndim = st.tensors[i].ndim,
+                               .shape = {st.tensors[i].shape[0], st.tensors[i].shape[1]}};
+        n++;
+    }
+    ck_assert_int_eq(st_write_f32(path, w, n, NULL, err, sizeof(err)), 0);
+    ModelOptions o = {.model_dir = dir, .num_labels = 2, .max_batch = 1, .max_seq = 4};
+    Model *m;
+    ck_assert_int_eq(model_load(&m, backend_cpu(), &o, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "missing") && strstr(err, "encoder.layer.1.attention.self.key.weight"),
+                  "%s", err);
+    /* an unexpected tensor */
+    float extra[4] = {0};
+    w[n++] = (StWriteTensor){.name = "encoder.layer.1.attention.self.key.weight",
+                             .data = NULL, .ndim = 0};
+    n--; /* restore the key weight from the original */
+    for (int i = 0; i < st.n; i++)
+        if (strcmp(st.tensors[i].name, "encoder.layer.1.attention.self.key.weight") == 0) {
+            bufs[i] = malloc(sizeof(float) * st.tensors[i].numel);
+            st_read_f32(&st, &st.tensors[i], bufs[i]);
+            w[n++] = (StWriteTensor){.name = st.tensors[i].name, .data = bufs[i], .ndim = 2,
+                                     .shape = {st.tensors[i].shape[0], st.tensors[i].shape[1]}};
+        }
+    w[n++] = (StWriteTensor){.name = "encoder.layer.7.mystery.weight", .data = extra, .ndim = 1,
+                             .shape = {4}};
+    ck_assert_int_eq(st_write_f32(path, w, n, NULL, err, sizeof(err)), 0);
+    ck_assert_int_eq(model_load(&m, backend_cpu(), &o, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "unexpected") && strstr(err, "encoder.layer.7.mystery.weight"), "%s", err);
+    /* a shape that disagrees with config.json */
+    n--;
+    float wrong[8 * 5];
+    memset(wrong, 0, sizeof(wrong));
+    for (int i = 0; i < n; i++)
+        if (strcmp(w[i].name, "encoder.layer.0.attention.self.query.weight") == 0) {
+            w[i].data = wrong;
+            w[i].shape[0] = 8;
+            w[i].shape[1] = 5;
+        }
+    ck_assert_int_eq(st_write_f32(path, w, n, NULL, err, sizeof(err)), 0);
+    ck_assert_int_eq(model_load(&m, backend_cpu(), &o, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "wrong shape") && strstr(err, "query.weight"), "%s", err);
+    for (int i = 0; i < st.n; i++) free(bufs[i]);
+    free(bufs);
+    free(w);
+    st_close(&st);
+    fixture_rmdir(dir);
+}
+END_TEST
+
+/* LoRA + head overfit a fixed small batch: loss to near zero. */
+START_TEST(lora_overfits_fixed_batch) {
+    char dir[256];
+    fixture_tmpdir(dir);
+    TinyModel spec = tiny("roberta", "", 0.0f);
+    spec.hidden = 16;
+    spec.intermediate = 32;
+    ck_assert_int_eq(fixture_tiny_model(dir, &spec), 0);
+    ModelOptions o = {.model_dir = dir, .num_labels = 3, .max_batch = 3, .max_seq = 6,
+                      .lora = {.rank = 4, .alpha = 8, .targets = TARGET_QUERY | TARGET_VALUE},
+                      .init_seed = 1};
+    Model *m;
+    char err[512];
+    ck_assert_msg(model_load(&m, backend_cpu(), &o, err, sizeof(err)) == 0, "%s", err);
+    AdamW opt;
+    ck_assert_int_eq(adamw_init(&opt, m->be, &m->params, GROUP_LOWER, 0.0f, err, sizeof(err)), 0);
+    Batch b = small_batch(3);
+    double first = 0, last = 0;
+    for (int step = 0; step < 150; step++) {
+        model_zero_grad(m);
+        last = loss_at(m, &b, (uint64_t)step);
+        if (step == 0) first = last;
+        model_backward(m, (uint64_t)step);
+        adamw_step(&opt, 1e-2f);
+    }
+    ck_assert_msg(first > 0.5 && last < 0.02, "loss %.4f -> %.4f", first, last);
+    adamw_free(&opt);
+    model_free(m);
+    fixture_rmdir(dir);
+}
+END_TEST
+
+/* The LoRA paper's released RoBERTa-base MNLI adapter loads onto a model of
+ * roberta-base's shape (names mapped, shapes checked), and ΔW = 2·B·A of
+ * layer 0's query has the Frobenius norm the asset README states (9.63). */
+START_TEST(real_lora_adapter_loads) {
+    char assets[1024];
+    if (fixture_assets(assets, sizeof(assets)) != 0) {
+        fprintf(stderr, "real_lora_adapter_loads: skipped, BILORA_ASSETS is not set\n");
+        return;
+    }
+    char adapter[1200];
+    snprintf(adapter, sizeof(adapter), "%s/models/lora-roberta-base-mnli/adapter_model.safetensors",
+             assets);
+    FILE *f = fopen(adapter, "rb");
+    ck_assert_msg(f != NULL, "BILORA_ASSETS is set but %s is missing", adapter);
+    fclose(f);
+    char dir[256];
+    fixture_tmpdir(dir);
+    /* roberta-base's hidden size and depth; small vocab and FFN keep the
+     * fixture light (the adapter touches neither) */
+    TinyModel spec = {.model_type = "roberta", .layers = 12, .hidden = 768, .heads = 12,
+                      .intermediate = 64, .vocab = 50, .max_pos = 40, .type_vocab = 1, .seed = 1};
+    ck_assert_int_eq(fixture_tiny_model(dir, &spec), 0);
+    ModelOptions o = {.model_dir = dir, .num_labels = 3, .max_batch = 1, .max_seq = 8,
+                      .lora = {.rank = 8, .alpha = 16, .targets = TARGET_QUERY | TARGET_VALUE}};
+    Model *m;
+    char err[1024];
+    ck_assert_msg(model_load(&m, backend_cpu(), &o, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(model_load_adapter(m, adapter, err, sizeof(err)) == 0, "%s", err);
+    const ParamTensor *A = param_list_find(&m->params, "encoder.layer.0.attention.self.query.lora_A");
+    const ParamTensor *B = param_list_find(&m->params, "encoder.layer.0.attention.self.query.lora_B");
+    ck_assert(A && B);
+    double fro = 0;
+    for (int i = 0; i < 768; i++)
+        for (int j = 0; j < 768; j++) {
+            double s = 0;
+            for (int r = 0; r < 8; r++) s += (double)B->data[i * 8 + r] * A->data[r * 768 + j];
+            fro += (2.0 * s) * (2.0 * s);
+        }
+    ck_assert_msg(fabs(sqrt(fro) - 9.63) < 0.01, "|dW|_F = %.4f, expected 9.63", sqrt(fro));
+    const ParamTensor *head = param_list_find(&m->params, "classifier.out_proj.weight");
+    ck_assert(head && head->shape[0] == 3 && head->shape[1] == 768);
+    model_free(m);
+    /* wrong rank: shapes checked, the error names the tensor */
+    o.lora.rank = 4;
+    o.lora.alpha = 8;
+    ck_assert_msg(model_load(&m, backend_cpu(), &o, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(model_load_adapter(m, adapter, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "lora_A") && strstr(err, "expected [4 x 768]"), "%s", err);
+    model_free(m);
+    fixture_rmdir(dir);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("encoder");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, grad_bert_lora);
+    tcase_add_test(tc, grad_bert_full_with_dropout);
+    tcase_add_test(tc, grad_roberta_full);
+    tcase_add_test(tc, grad_roberta_regression_dropout);
+    tcase_add_test(tc, load_errors_name_tensors);
+    tcase_add_test(tc, lora_overfits_fixed_batch);
+    tcase_add_test(tc, real_lora_adapter_loads);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
