@@ -39,10 +39,18 @@ typedef struct {
  * NULL when unknown. */
 const GlueTaskInfo *glue_task_info(const char *name);
 
-/* Reads task_dir/<split>.tsv. split: "train", "dev", "dev_matched",
- * "dev_mismatched", "test". */
+/* The nine tasks in GLUE's order (CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI,
+ * RTE, WNLI) for i = 0..8; NULL past the end. */
+const GlueTaskInfo *glue_task_at(int i);
+
+/* Reads task_dir/<split>.tsv. split: "train", "dev", "test"; for MNLI
+ * "train", "dev_matched", "dev_mismatched", "test_matched",
+ * "test_mismatched". Test splits give labeled = 0 and label -1. */
 int glue_load(const char *task_dir, const GlueTaskInfo *task, const char *split,
               GlueSplit *out, char *err, size_t errlen);
+/* Frees every text_a / text_b in s->ex[0..n) (each is its own allocation, so
+ * examples may be reordered, or a caller may take one and set it NULL) and
+ * the array itself. */
 void glue_split_free(GlueSplit *s);
 
 #endif
