@@ -299,6 +299,25 @@ static void init_normal(const Backend *be, float *dst, size_t n, double std, uin
     free(h);
 }
 
+/* Hugging Face's _init_weights for BERT-family models. */
+static void random_weights(Model *m, uint64_t *rng) {
+    for (int i = 0; i < m->params.n; i++) {
+        ParamTensor *p = &m->params.t[i];
+        if (strstr(p->name, ".lora_")) continue;
+        if (ends_with(p->name, "LayerNorm.weight")) {
+            float *h = malloc(sizeof(float) * p->numel);
+            if (!h) return;
+            for (size_t k = 0; k < p->numel; k++) h[k] = 1.0f;
+            m->be->upload(p->data, h, sizeof(float) * p->numel);
+            free(h);
+        } else if (p->ndim == 2) {
+            init_normal(m->be, p->data, p->numel, 0.02, rng);
+        } else {
+            m->be->zero(p->data, sizeof(float) * p->numel);
+        }
+    }
+}
+
 static int load_weights(Model *m, const char *dir, uint64_t *rng, char *err, size_t errlen) {
     char path[4096];
     snprintf(path, sizeof(path), "%s/model.safetensors", dir);
@@ -391,16 +410,18 @@ int model_load(Model **out, const Backend *be, const ModelOptions *opt, char *er
     *out = NULL;
     Model *m = calloc(1, sizeof(*m));
     if (!m) { snprintf(err, errlen, "out of memory"); return -1; }
-    if (model_config_load(&m->cfg, opt->model_dir, err, errlen) != 0) { free(m); return -1; }
+    const char *src = opt->model_dir ? opt->model_dir : "(in-memory config)";
+    if (opt->config) m->cfg = *opt->config;
+    else if (model_config_load(&m->cfg, opt->model_dir, err, errlen) != 0) { free(m); return -1; }
     if (strcmp(m->cfg.model_type, "bert") != 0 && strcmp(m->cfg.model_type, "roberta") != 0) {
         snprintf(err, errlen, "%s/config.json: model_type '%s' is not an encoder this engine runs "
-                 "(supported: bert, roberta)", opt->model_dir, m->cfg.model_type);
+                 "(supported: bert, roberta)", src, m->cfg.model_type);
         free(m);
         return -1;
     }
     if (m->cfg.hidden_size % m->cfg.num_attention_heads != 0) {
         snprintf(err, errlen, "%s/config.json: hidden_size %d is not a multiple of num_attention_heads %d",
-                 opt->model_dir, m->cfg.hidden_size, m->cfg.num_attention_heads);
+                 src, m->cfg.hidden_size, m->cfg.num_attention_heads);
         free(m);
         return -1;
     }
@@ -412,7 +433,7 @@ int model_load(Model **out, const Backend *be, const ModelOptions *opt, char *er
     int pos_limit = m->cfg.max_position_embeddings - (m->is_roberta ? m->cfg.pad_token_id + 1 : 0);
     if (m->max_seq > pos_limit) {
         snprintf(err, errlen, "max sequence length %d exceeds the model's %d positions (%s/config.json)",
-                 m->max_seq, pos_limit, opt->model_dir);
+                 m->max_seq, pos_limit, src);
         free(m);
         return -1;
     }
@@ -458,7 +479,9 @@ int model_load(Model **out, const Backend *be, const ModelOptions *opt, char *er
         return -1;
     }
     uint64_t rng = rng_derive(opt->init_seed, 1);
-    if (load_weights(m, opt->model_dir, &rng, err, errlen) != 0) {
+    if (opt->random_init) {
+        random_weights(m, &rng);
+    } else if (load_weights(m, opt->model_dir, &rng, err, errlen) != 0) {
         model_free(m);
         return -1;
     }

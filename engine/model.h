@@ -65,6 +65,9 @@ typedef struct {
     LoraOptions lora;
     int train_base;    /* gradients for the base weights too (checks, pretraining) */
     uint64_t init_seed;
+    int random_init;   /* no model.safetensors: initialise as Hugging Face does
+                          (normal(0, 0.02) weights, zero biases, LayerNorm 1/0) */
+    const ModelConfig *config; /* use this config instead of model_dir/config.json */
 } ModelOptions;
 
 typedef struct Model {

@@ -188,3 +188,44 @@ int cmd_forward(int argc, char **argv) {
     tokenizer_free(tok);
     return status;
 }
+
+static void print_model(const char *name, const char *dir, void *ctx) {
+    int names_only = *(int *)ctx;
+    if (names_only) {
+        printf("%s\n", name);
+        return;
+    }
+    ModelConfig mc;
+    char err[512];
+    if (model_config_load(&mc, dir, err, sizeof(err)) == 0)
+        printf("  %-28s %-8s %2d layers, hidden %4d  %s\n", name, mc.model_type,
+               mc.num_hidden_layers, mc.hidden_size, dir);
+    else
+        printf("  %-28s (unreadable config: %s)\n", name, err);
+}
+
+int cmd_models(int argc, char **argv) {
+    int names = 0;
+    Option opts[] = {
+        {"--names", OPT_FLAG, &names, 0, "print only the names, one per line"},
+    };
+    int n = (int)(sizeof(opts) / sizeof(opts[0]));
+    char err[1024];
+    int rc = options_parse(opts, n, argc, argv, err, sizeof(err));
+    if (rc == 1) {
+        options_help(stdout, "usage: bilora models [--names]\nLists base models (config.json + "
+                             "model.safetensors) found on the asset search path.", opts, n);
+        return 0;
+    }
+    if (rc < 0) { fprintf(stderr, "bilora models: %s\n", err); return 2; }
+    if (!names) printf("models on the asset search path:\n");
+    int count = assets_list_models(print_model, &names);
+    if (!names && count == 0) {
+        const char *a = getenv("BILORA_ASSETS"), *h = getenv("BILORA_HOME"), *home = getenv("HOME");
+        printf("  (none)\nlooked in: BILORA_ASSETS=%s (each root's models/), %s/models, and the "
+               "Hugging Face cache %s/.cache/huggingface/hub\n",
+               a && *a ? a : "(unset)", h && *h ? h : "~/.cache/bilora",
+               home ? home : "~");
+    }
+    return 0;
+}

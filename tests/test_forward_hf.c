@@ -1,0 +1,181 @@
+/* The encoder against Hugging Face transformers itself: for each model that
+ * tests/reference/gen_hf_models.py built (random weights in the real HF
+ * layout: BertModel with bert-mini's shape, a 2-layer roberta-base, a
+ * prefixed BertForSequenceClassification, and an F16 checkpoint), the last
+ * hidden states of every reference line must agree to a relative error
+ * below 1e-4 (max |ours - theirs| / max |theirs| per line), the token ids
+ * must be identical, and the classifier's logits must agree too. One model
+ * also goes through the `bilora forward` command end to end. */
+#include "datasets/tokenizer.h"
+#include "engine/model.h"
+#include "engine/model_config.h"
+#include "engine/safetensors.h"
+#include "tests/fixtures.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *ref_dir(void) {
+    const char *r = getenv("BILORA_REF_DIR");
+    return r && *r ? r : "build/reference";
+}
+
+/* Fails unless the reference exists: CI must not pass silently without it. */
+static void need_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "reference file %s is missing (run scripts/run-tests.sh, which runs "
+                             "tests/reference/gen_hf_models.py first)", path);
+    fclose(f);
+}
+
+static double rel_err(const float *a, const float *b, size_t n) {
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)b[i]));
+    }
+    return diff / (scale > 0 ? scale : 1);
+}
+
+static void compare_model(const char *name, int with_head) {
+    char model_dir[1024], lines_path[1024], ref_path[1024];
+    snprintf(model_dir, sizeof(model_dir), "%s/models/%s", ref_dir(), name);
+    snprintf(lines_path, sizeof(lines_path), "%s/forward/%s.txt", ref_dir(), name);
+    snprintf(ref_path, sizeof(ref_path), "%s/forward/%s.safetensors", ref_dir(), name);
+    need_file(lines_path);
+    need_file(ref_path);
+    char err[1024];
+    ModelConfig mc;
+    ck_assert_msg(model_config_load(&mc, model_dir, err, sizeof(err)) == 0, "%s", err);
+    Tokenizer *tok;
+    ck_assert_msg(tokenizer_load(&tok, model_dir, mc.model_type, err, sizeof(err)) == 0, "%s", err);
+    SafeTensors ref;
+    ck_assert_msg(st_open(&ref, ref_path, err, sizeof(err)) == 0, "%s", err);
+    ModelOptions mo = {.model_dir = model_dir, .max_batch = 1, .max_seq = 200,
+                       .num_labels = with_head ? 2 : 0};
+    Model *m;
+    ck_assert_msg(model_load(&m, backend_cpu(), &mo, err, sizeof(err)) == 0, "%s", err);
+    FILE *f = fopen(lines_path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int i = 0;
+    double worst = 0;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        char *b = strchr(line, '\t');
+        if (b) *b++ = 0;
+        int32_t *ids, *types;
+        int n;
+        ck_assert_msg(tokenizer_encode(tok, line, b, 0, &ids, &types, &n, err, sizeof(err)) == 0, "%s", err);
+        char key[64];
+        snprintf(key, sizeof(key), "ids.%d", i);
+        const StTensor *rt = st_find(&ref, key);
+        ck_assert_msg(rt != NULL, "%s: no %s", ref_path, key);
+        ck_assert_int_eq(rt->numel, n);
+        float *want_ids = malloc(sizeof(float) * n);
+        st_read_f32(&ref, rt, want_ids);
+        for (int k = 0; k < n; k++)
+            ck_assert_msg((int)want_ids[k] == ids[k], "%s line %d token %d: id %d, HF %d", name, i, k,
+                          ids[k], (int)want_ids[k]);
+        free(want_ids);
+        Batch bt = {.B = 1, .T = n, .ids = ids, .type_ids = types};
+        ck_assert_msg(model_forward(m, &bt, 0, 0, err, sizeof(err)) == 0, "%s", err);
+        snprintf(key, sizeof(key), "hidden.%d", i);
+        rt = st_find(&ref, key);
+        ck_assert(rt && rt->numel == (int64_t)n * mc.hidden_size);
+        float *want = malloc(sizeof(float) * rt->numel), *got = malloc(sizeof(float) * rt->numel);
+        st_read_f32(&ref, rt, want);
+        m->be->download(got, model_hidden(m), sizeof(float) * rt->numel);
+        double e = rel_err(got, want, rt->numel);
+        ck_assert_msg(e < 1e-4, "%s line %d: hidden states relative error %.3g", name, i, e);
+        worst = fmax(worst, e);
+        if (with_head) {
+            snprintf(key, sizeof(key), "logits.%d", i);
+            rt = st_find(&ref, key);
+            ck_assert_msg(rt && rt->numel == 2, "%s: no %s", ref_path, key);
+            float wl[2], gl[2];
+            st_read_f32(&ref, rt, wl);
+            m->be->download(gl, model_logits(m), sizeof(gl));
+            e = rel_err(gl, wl, 2);
+            ck_assert_msg(e < 1e-4, "%s line %d: logits (%g, %g) vs HF (%g, %g)", name, i, gl[0],
+                          gl[1], wl[0], wl[1]);
+        }
+        free(want);
+        free(got);
+        free(ids);
+        free(types);
+        i++;
+    }
+    ck_assert_int_gt(i, 5);
+    fprintf(stderr, "%s: %d lines, worst relative error %.2e\n", name, i, worst);
+    free(line);
+    fclose(f);
+    model_free(m);
+    st_close(&ref);
+    tokenizer_free(tok);
+}
+
+START_TEST(bert_mini_shape) { compare_model("bert-mini-random", 0); }
+END_TEST
+START_TEST(roberta_two_layers) { compare_model("roberta-2l-random", 0); }
+END_TEST
+START_TEST(bert_prefixed_classifier) { compare_model("bert-tiny-cls-random", 1); }
+END_TEST
+START_TEST(bert_f16_checkpoint) { compare_model("bert-mini-random-f16", 0); }
+END_TEST
+
+/* `bilora forward` end to end: the command's output file equals the reference. */
+START_TEST(forward_command) {
+    char tmp[256], cmd[4096], out[512], ref_path[1024];
+    fixture_tmpdir(tmp);
+    snprintf(out, sizeof(out), "%s/hidden.safetensors", tmp);
+    snprintf(ref_path, sizeof(ref_path), "%s/forward/roberta-2l-random.safetensors", ref_dir());
+    need_file(ref_path);
+    need_file("./bilora");
+    snprintf(cmd, sizeof(cmd), "./bilora forward --model %s/models/roberta-2l-random --out %s < "
+             "%s/forward/roberta-2l-random.txt 2>/dev/null", ref_dir(), out, ref_dir());
+    ck_assert_int_eq(system(cmd), 0);
+    char err[512];
+    SafeTensors a, b;
+    ck_assert_msg(st_open(&a, out, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(st_open(&b, ref_path, err, sizeof(err)) == 0, "%s", err);
+    int hidden = 0;
+    for (int i = 0; i < b.n; i++) {
+        if (strncmp(b.tensors[i].name, "hidden.", 7) != 0) continue;
+        const StTensor *t = st_find(&a, b.tensors[i].name);
+        ck_assert_msg(t && t->numel == b.tensors[i].numel, "%s missing or wrong size", b.tensors[i].name);
+        float *x = malloc(4 * t->numel), *y = malloc(4 * t->numel);
+        st_read_f32(&a, t, x);
+        st_read_f32(&b, &b.tensors[i], y);
+        ck_assert(rel_err(x, y, t->numel) < 1e-4);
+        free(x);
+        free(y);
+        hidden++;
+    }
+    ck_assert_int_eq(hidden, a.n);
+    st_close(&a);
+    st_close(&b);
+    fixture_rmdir(tmp);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("forward_hf");
+    TCase *tc = tcase_create("transformers");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, bert_mini_shape);
+    tcase_add_test(tc, roberta_two_layers);
+    tcase_add_test(tc, bert_prefixed_classifier);
+    tcase_add_test(tc, bert_f16_checkpoint);
+    tcase_add_test(tc, forward_command);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
