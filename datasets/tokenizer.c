@@ -304,6 +304,28 @@ static int read_file(const char *path, char **buf, size_t *len, char *err, size_
     return 0;
 }
 
+/* 1 when the text ends with a bracket or string still open: cJSON reports
+ * where the failing value began, which for a cut-off file is not its end,
+ * so this tells the user what most likely happened. */
+static int json_unclosed(const char *s, size_t n) {
+    long depth = 0;
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return in_str || depth > 0;
+}
+
 /* Parses a JSON file; a syntax error names the line and column where cJSON
  * stopped (a truncated file stops at its end). */
 static int read_json(const char *path, cJSON **out, char *err, size_t errlen) {
@@ -324,7 +346,8 @@ static int read_json(const char *path, cJSON **out, char *err, size_t errlen) {
             }
         }
         snprintf(err, errlen, "%s: line %d, column %d: invalid JSON%s", path, line, col,
-                 off >= len ? " (the file ends too early: truncated?)" : "");
+                 json_unclosed(buf, len) ? " (the file ends inside an object, array or string: "
+                                           "truncated?)" : "");
         free(buf);
         return -1;
     }
@@ -643,10 +666,11 @@ static int32_t prev_cp(const char *s, size_t end, size_t *start) {
     return cp;
 }
 
+/* A regex \w character (letters, marks, numbers, connector punctuation):
+ * what single_word added tokens must not touch on either side. */
 static int is_word_cp(int32_t cp) {
-    if (cp == '_') return 1;
     utf8proc_category_t c = utf8proc_category(cp);
-    return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_NO);
+    return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_NO) || c == UTF8PROC_CATEGORY_PC;
 }
 
 /* Finds the leftmost, then longest, added token (of the given normalized
@@ -1141,13 +1165,15 @@ int tokenizer_encode_plain(const Tokenizer *t, const char *text, int32_t **ids, 
     return 0;
 }
 
-TokenizerKind tokenizer_kind(const Tokenizer *t) { return t->kind; }
-int tokenizer_vocab_size(const Tokenizer *t) { return t->n_ids; }
-int tokenizer_pad_id(const Tokenizer *t) { return t->pad_id; }
-int tokenizer_cls_id(const Tokenizer *t) { return t->cls_id; }
-int tokenizer_sep_id(const Tokenizer *t) { return t->sep_id; }
-int tokenizer_mask_id(const Tokenizer *t) { return t->mask_id; }
-int tokenizer_unk_id(const Tokenizer *t) { return t->unk_id; }
+/* The accessors tolerate NULL (-1 / 0), so a caller's error path that
+ * prints a half-made setup cannot crash on them. */
+TokenizerKind tokenizer_kind(const Tokenizer *t) { return t ? t->kind : TOKENIZER_WORDPIECE; }
+int tokenizer_vocab_size(const Tokenizer *t) { return t ? t->n_ids : 0; }
+int tokenizer_pad_id(const Tokenizer *t) { return t ? t->pad_id : -1; }
+int tokenizer_cls_id(const Tokenizer *t) { return t ? t->cls_id : -1; }
+int tokenizer_sep_id(const Tokenizer *t) { return t ? t->sep_id : -1; }
+int tokenizer_mask_id(const Tokenizer *t) { return t ? t->mask_id : -1; }
+int tokenizer_unk_id(const Tokenizer *t) { return t ? t->unk_id : -1; }
 
 const char *tokenizer_id_to_token(const Tokenizer *t, int id) {
     if (!t || id < 0 || id >= t->n_ids) return NULL;

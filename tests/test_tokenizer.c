@@ -89,7 +89,7 @@ static void expect_encoding(const Tokenizer *t, const char *a, const char *b, in
 
 #define EXPECT(t, a, b, max_len, ...)                                                      \
     do {                                                                                   \
-        static const int32_t want_[] = {__VA_ARGS__};                                      \
+        const int32_t want_[] = {__VA_ARGS__};                                             \
         expect_encoding(t, a, b, max_len, want_, (int)(sizeof want_ / sizeof *want_), NULL); \
     } while (0)
 
@@ -316,8 +316,12 @@ START_TEST(test_gpt2_json_equals_txt) {
     char tmp[] = "/tmp/bilora_tok_XXXXXX", src[4096], dst[8192];
     ck_assert_ptr_nonnull(mkdtemp(tmp));
     const char *names[] = {"vocab.json", "merges.txt"};
+    char cwd[2048] = "";
+    /* symlinks resolve relative to their own folder: make the path absolute */
+    if (assets_dir()[0] != '/') ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
     for (int i = 0; i < 2; i++) {
-        snprintf(src, sizeof src, "%s/models/gpt2/%s", assets_dir(), names[i]);
+        snprintf(src, sizeof src, "%s%s%.1500s/models/gpt2/%s", cwd, cwd[0] ? "/" : "",
+                 assets_dir(), names[i]);
         snprintf(dst, sizeof dst, "%s/%s", tmp, names[i]);
         ck_assert_msg(symlink(src, dst) == 0, "symlink %s: %s", dst, strerror(errno));
     }
@@ -395,7 +399,7 @@ START_TEST(test_bad_inputs) {
 
     /* truncated JSON: the message names the file and where it stopped */
     write_file(tmp, "tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0,\n");
-    expect_load_error(tmp, "gpt2", "tokenizer.json: line ", "invalid JSON");
+    expect_load_error(tmp, "gpt2", "tokenizer.json: line ", "truncated?");
     write_file(tmp, "tokenizer.json", "{\"model\": 3}");
     expect_load_error(tmp, "gpt2", "tokenizer.json", "\"model\"");
     write_file(tmp, "tokenizer.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
@@ -490,6 +494,39 @@ START_TEST(test_small_wordpiece) {
     ck_assert_msg(tokenizer_load(&t, tmp, "bert", err, sizeof err) == 0, "%s", err);
     EXPECT(t, "UnAffable unaffable", NULL, 0, 2, 1, 5, 6, 7, 3);
     tokenizer_free(t);
+    remove_files(tmp);
+    rmdir(tmp);
+}
+END_TEST
+
+/* A tiny byte-level BPE in both tokenizer.json merge formats: old "a b"
+ * strings (tokenizers < 0.20, like the shared gpt2 file) and new arrays. */
+START_TEST(test_small_bpe_formats) {
+    char tmp[] = "/tmp/bilora_tok_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(tmp));
+    /* "\u0120" is GPT-2's stand-in for the space byte */
+    const char *vocab = "\"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2, \"\\u0120\": 3, \"\\u0120ab\": 4}";
+    const char *merges[2] = {"\"merges\": [\"a b\", \"\\u0120 ab\"]",
+                             "\"merges\": [[\"a\", \"b\"], [\"\\u0120\", \"ab\"]]"};
+    char json[1024], err[1024];
+    for (int f = 0; f < 2; f++)
+        for (int prefix = 0; prefix < 2; prefix++) {
+            snprintf(json, sizeof json,
+                     "{\"model\": {%s%s, %s}, \"normalizer\": null, \"pre_tokenizer\": "
+                     "{\"type\": \"ByteLevel\", \"add_prefix_space\": %s}}",
+                     f ? "\"type\": \"BPE\", " : "", vocab, merges[f], prefix ? "true" : "false");
+            write_file(tmp, "tokenizer.json", json);
+            Tokenizer *t;
+            ck_assert_msg(tokenizer_load(&t, tmp, "gpt2", err, sizeof err) == 0, "%s", err);
+            if (prefix) EXPECT(t, "ab ab", NULL, 0, 4, 4);
+            else EXPECT(t, "ab ab", NULL, 0, 2, 4);
+            EXPECT(t, "ab", "ab", 0, 2 + 2 * prefix, 2 + 2 * prefix); /* gpt2: no specials */
+            int32_t *ids;
+            int n;
+            ck_assert_int_eq(tokenizer_encode_plain(t, "abc", &ids, &n, err, sizeof err), -1);
+            ck_assert_msg(strstr(err, "byte 0x63") != NULL, "%s", err);
+            tokenizer_free(t);
+        }
     remove_files(tmp);
     rmdir(tmp);
 }
@@ -633,6 +670,7 @@ static Suite *tokenizer_suite(void) {
     tcase_add_test(tc, test_gpt2_json_equals_txt);
     tcase_add_test(tc, test_bad_inputs);
     tcase_add_test(tc, test_small_wordpiece);
+    tcase_add_test(tc, test_small_bpe_formats);
     tcase_add_test(tc, test_unicode_cases);
     tcase_add_test(tc, test_sst2_train_throughput);
     suite_add_tcase(s, tc);
