@@ -52,6 +52,7 @@ int main(int argc, char **argv) {
         config_path = defcfg;
     }
     if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    backend_cpu_set_threads(threads);
     char err[1024];
     ModelConfig cfg;
     if (model_config_load(&cfg, config_path, err, sizeof(err)) != 0) {

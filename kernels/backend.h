@@ -96,6 +96,10 @@ struct Backend {
 };
 
 const Backend *backend_cpu(void);
+/* Threads of the CPU backend's matmuls (OpenBLAS's pool; OPENBLAS_NUM_THREADS
+ * or OMP_NUM_THREADS set the default). */
+void backend_cpu_set_threads(int n);
+int backend_cpu_threads(void);
 
 /* The counter-based dropout RNG shared by every backend: keep element i of
  * a tensor dropped with probability p under seed. */

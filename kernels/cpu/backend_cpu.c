@@ -1,6 +1,10 @@
-/* The CPU backend: OpenBLAS cblas_sgemm for the matmuls, plain loops (with
- * OpenMP where the work is large enough to pay) for the rest. It is the
- * reference implementation: clear over clever. */
+/* The CPU backend: OpenBLAS cblas_sgemm for the matmuls, plain loops for the
+ * rest. It is the reference implementation: clear over clever.
+ *
+ * Threading is OpenBLAS's alone. OpenMP loops around the attention GEMMs and
+ * the elementwise ops were measured (bench/bench_lora, 2 cores) to make a
+ * training step 2x slower: the OpenMP and OpenBLAS thread pools spin against
+ * each other for the same cores. */
 #include "kernels/backend.h"
 
 #include <cblas.h>
@@ -36,7 +40,6 @@ static void cpu_matmul(int ta, int tb, int M, int N, int K, float alpha, const f
 }
 
 static void cpu_add_bias(float *y, const float *bias, int rows, int cols) {
-#pragma omp parallel for if ((size_t)rows * cols > 65536)
     for (int r = 0; r < rows; r++) {
         float *yr = y + (size_t)r * cols;
         for (int c = 0; c < cols; c++) yr[c] += bias[c];
@@ -49,7 +52,6 @@ static void cpu_bias_grad(float *db, const float *dy, int rows, int cols) {
     }
 }
 static void cpu_axpy(float *y, float a, const float *x, size_t n) {
-#pragma omp parallel for if (n > 262144)
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 static void cpu_scale(float *x, float a, size_t n) {
@@ -58,12 +60,10 @@ static void cpu_scale(float *x, float a, size_t n) {
 
 /* GELU, erf form (BERT's "gelu"): x * Φ(x). */
 static void cpu_gelu_fwd(float *y, const float *x, size_t n) {
-#pragma omp parallel for if (n > 65536)
     for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 static void cpu_gelu_bwd(float *dx, const float *x, const float *dy, size_t n) {
     const float inv_sqrt_2pi = 0.3989422804014327f;
-#pragma omp parallel for if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         float xi = x[i];
         float cdf = 0.5f * (1.0f + erff(xi * 0.70710678118654752f));
@@ -80,7 +80,6 @@ static void cpu_tanh_bwd(float *dx, const float *y, const float *dy, size_t n) {
 static void cpu_dropout_fwd(float *y, const float *x, size_t n, float p, uint64_t seed) {
     if (p <= 0.0f) { cpu_copy(y, x, n * sizeof(float)); return; }
     float s = 1.0f / (1.0f - p);
-#pragma omp parallel for if (n > 65536)
     for (size_t i = 0; i < n; i++) y[i] = dropout_keep(seed, i, p) ? x[i] * s : 0.0f;
 }
 static void cpu_dropout_bwd(float *dx, const float *dy, size_t n, float p, uint64_t seed) {
@@ -89,7 +88,6 @@ static void cpu_dropout_bwd(float *dx, const float *dy, size_t n, float p, uint6
 
 static void cpu_layernorm_fwd(float *y, float *mean, float *rstd, const float *x, const float *g,
                               const float *b, int rows, int cols, float eps) {
-#pragma omp parallel for if ((size_t)rows * cols > 65536)
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * cols;
         float *yr = y + (size_t)r * cols;
@@ -111,7 +109,6 @@ static void cpu_layernorm_fwd(float *y, float *mean, float *rstd, const float *x
 static void cpu_layernorm_bwd(float *dx, float *dg, float *db, const float *dy, const float *x,
                               const float *mean, const float *rstd, const float *g, int rows,
                               int cols) {
-#pragma omp parallel for if ((size_t)rows * cols > 65536)
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * cols, *dyr = dy + (size_t)r * cols;
         float *dxr = dx + (size_t)r * cols;
@@ -179,7 +176,6 @@ static void cpu_attention_fwd(float *out, float *probs, const float *q, const fl
                               int D, int causal, float dropout_p, uint64_t seed) {
     const float scale = 1.0f / sqrtf((float)D);
     const int C = H * D;
-#pragma omp parallel for collapse(2) if (B * H > 1)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
             const float *qb = q + (size_t)b * T * ld + h * D;
@@ -232,7 +228,6 @@ static void cpu_attention_bwd(float *dq, float *dk, float *dv, const float *dout
     const float scale = 1.0f / sqrtf((float)D);
     const int C = H * D;
     const float ds = dropout_p > 0.0f ? 1.0f / (1.0f - dropout_p) : 1.0f;
-#pragma omp parallel for collapse(2) if (B * H > 1)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
             const float *P = probs + ((size_t)b * H + h) * T * T;
@@ -313,7 +308,6 @@ static void cpu_mse(float *loss, float *dpred, const float *pred, const float *t
 
 static void cpu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
                       float b2, float eps, float wd, float bc1, float bc2) {
-#pragma omp parallel for if (n > 262144)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i];
         m[i] = b1 * m[i] + (1.0f - b1) * gi;
@@ -365,3 +359,8 @@ static const Backend CPU_BACKEND = {
 };
 
 const Backend *backend_cpu(void) { return &CPU_BACKEND; }
+
+void backend_cpu_set_threads(int n) {
+    if (n > 0) openblas_set_num_threads(n);
+}
+int backend_cpu_threads(void) { return openblas_get_num_threads(); }
