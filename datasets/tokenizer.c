@@ -683,7 +683,8 @@ static int find_added(const Tokenizer *t, const char *s, size_t n, size_t from, 
         const TokAdded *best = NULL;
         for (int i = 0; i < t->n_added; i++) {
             const TokAdded *a = &t->added[i];
-            if (a->normalized != normalized || a->match_len > n - pos) continue;
+            if (a->normalized != normalized || a->match_len == 0 || a->match_len > n - pos)
+                continue;
             if (memcmp(s + pos, a->match, a->match_len) != 0) continue;
             if (a->single_word) {
                 size_t dummy;
@@ -799,11 +800,7 @@ static int finish_added(Tokenizer *t, char *err, size_t errlen) {
                                    errlen) != 0)
                 return -1;
             a->match_len = nn;
-            if (nn == 0) { /* normalizes to nothing: can never match */
-                free(a->match);
-                a->match = NULL;
-                continue;
-            }
+            if (nn == 0) continue; /* normalizes to nothing: find_added skips it */
             t->has_normalized_added = 1;
         } else {
             a->match = strdup(a->content);
@@ -815,13 +812,6 @@ static int finish_added(Tokenizer *t, char *err, size_t errlen) {
         }
         t->added_first_byte[(unsigned char)a->match[0]] = 1;
     }
-    /* entries that can never match are dropped from matching (kept for ids) */
-    for (int i = 0; i < t->n_added; i++)
-        if (!t->added[i].match) {
-            t->added[i].match = strdup("");
-            t->added[i].match_len = 0;
-            t->added[i].normalized = 2; /* neither pass looks for it */
-        }
     return 0;
 }
 
