@@ -10,8 +10,8 @@ $BILORA_ASSETS/data/glue/<TASK>/dev.tsv, writes
     OUT_DIR/tokens/<model>/<TASK>.tsv        no truncation
     OUT_DIR/tokens/<model>/<TASK>.max32.tsv  max_length=32, truncation="longest_first"
     OUT_DIR/tokens/<model>/edge.tsv          hand-picked hard cases (accents,
-    OUT_DIR/tokens/<model>/edge.max12.tsv    CJK, control characters, odd
-                                             whitespace, special tokens)
+    OUT_DIR/tokens/<model>/edge.max11.tsv    CJK, control characters, odd
+    OUT_DIR/tokens/<model>/edge.max12.tsv    whitespace, special tokens)
     OUT_DIR/tokens/<model>/model_type        "bert", "roberta" or "gpt2"
 
 one line per example: text_a TAB text_b (empty when single) TAB ids TAB
