@@ -35,11 +35,26 @@ static const char *dtype_name(StDtype d) {
     case ST_F32: return "F32";
     case ST_F16: return "F16";
     case ST_BF16: return "BF16";
+    case ST_F64: return "F64";
+    case ST_I64: return "I64";
+    case ST_I32: return "I32";
+    case ST_I16: return "I16";
+    case ST_I8: return "I8";
+    case ST_U8: return "U8";
+    case ST_BOOL: return "BOOL";
     }
     return "?";
 }
 
-static size_t dtype_size(StDtype d) { return d == ST_F32 ? 4 : 2; }
+static size_t dtype_size(StDtype d) {
+    switch (d) {
+    case ST_F64: case ST_I64: return 8;
+    case ST_F32: case ST_I32: return 4;
+    case ST_F16: case ST_BF16: case ST_I16: return 2;
+    case ST_I8: case ST_U8: case ST_BOOL: return 1;
+    }
+    return 4;
+}
 
 static uint64_t fnv1a64(const unsigned char *p, size_t n) {
     uint64_t h = 0xcbf29ce484222325ULL;
@@ -100,11 +115,17 @@ static int parse_entry(const char *path, const cJSON *e, size_t data_size, StTen
         snprintf(err, errlen, "%s: tensor '%s': missing or non-string \"dtype\"", path, name);
         return -1;
     }
-    if (strcmp(dt->valuestring, "F32") == 0) t->dtype = ST_F32;
-    else if (strcmp(dt->valuestring, "F16") == 0) t->dtype = ST_F16;
-    else if (strcmp(dt->valuestring, "BF16") == 0) t->dtype = ST_BF16;
-    else {
-        snprintf(err, errlen, "%s: tensor '%s': unsupported dtype '%s' (expected F32, F16 or BF16)",
+    static const StDtype all[] = {ST_F32, ST_F16, ST_BF16, ST_F64, ST_I64, ST_I32, ST_I16, ST_I8, ST_U8, ST_BOOL};
+    int known = 0;
+    for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
+        if (strcmp(dt->valuestring, dtype_name(all[k])) == 0) {
+            t->dtype = all[k];
+            known = 1;
+        }
+    if (!known) {
+        snprintf(err, errlen,
+                 "%s: tensor '%s': unsupported dtype '%s' (expected F32, F16, BF16, F64 or an "
+                 "integer type)",
                  path, name, dt->valuestring);
         return -1;
     }
@@ -446,6 +467,37 @@ void st_read_f32(const SafeTensors *st, const StTensor *t, float *dst) {
             uint32_t u = ((uint32_t)p[0] | (uint32_t)p[1] << 8) << 16;
             memcpy(&dst[i], &u, 4);
         }
+        break;
+    case ST_F64:
+        for (size_t i = 0; i < n; i++, p += 8) {
+            uint64_t u = 0;
+            for (int k = 7; k >= 0; k--) u = u << 8 | p[k];
+            double d;
+            memcpy(&d, &u, 8);
+            dst[i] = (float)d;
+        }
+        break;
+    case ST_I64:
+        for (size_t i = 0; i < n; i++, p += 8) {
+            uint64_t u = 0;
+            for (int k = 7; k >= 0; k--) u = u << 8 | p[k];
+            dst[i] = (float)(int64_t)u;
+        }
+        break;
+    case ST_I32:
+        for (size_t i = 0; i < n; i++, p += 4)
+            dst[i] = (float)(int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                                      (uint32_t)p[3] << 24);
+        break;
+    case ST_I16:
+        for (size_t i = 0; i < n; i++, p += 2) dst[i] = (float)(int16_t)(p[0] | p[1] << 8);
+        break;
+    case ST_I8:
+        for (size_t i = 0; i < n; i++) dst[i] = (float)(int8_t)p[i];
+        break;
+    case ST_U8:
+    case ST_BOOL:
+        for (size_t i = 0; i < n; i++) dst[i] = (float)p[i];
         break;
     }
 }

@@ -3,7 +3,8 @@
  * The reader validates everything before use: the 8-byte header length
  * against the file size, the header JSON, every tensor's dtype, shape,
  * data_offsets (inside the data area, end - begin == numel * dtype size, no
- * overlap). F32, F16 and BF16 are accepted and converted to fp32 on read.
+ * overlap). F32, F16 and BF16 (and the integer/F64 buffer types) are
+ * accepted and converted to fp32 on read.
  * Fallible functions return 0 / -1 with a message in err naming the file,
  * the tensor and what was expected. */
 #ifndef BILORA_ENGINE_SAFETENSORS_H
@@ -14,7 +15,10 @@
 
 #define ST_MAX_DIMS 8
 
-typedef enum { ST_F32, ST_F16, ST_BF16 } StDtype;
+/* Floats are what models are made of; the integer and F64 types appear in
+ * real checkpoints as buffers (BERT's embeddings.position_ids is I64), so
+ * they are accepted and converted too. */
+typedef enum { ST_F32, ST_F16, ST_BF16, ST_F64, ST_I64, ST_I32, ST_I16, ST_I8, ST_U8, ST_BOOL } StDtype;
 
 typedef struct {
     char *name;

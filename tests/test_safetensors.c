@@ -483,9 +483,9 @@ START_TEST(test_bad_unknown_dtype) {
     int64_t d[2] = {1, 2};
     write_raw(path,
               "{\"ok\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},"
-              "\"ids\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}",
+              "\"ids\":{\"dtype\":\"C64\",\"shape\":[2],\"data_offsets\":[0,16]}}",
               0, d, 16);
-    expect_error(path, "'ids'", "unsupported dtype 'I64'");
+    expect_error(path, "'ids'", "unsupported dtype 'C64'");
     write_raw(path, "{\"x\":{\"dtype\":7,\"shape\":[2],\"data_offsets\":[0,16]}}", 0, d, 16);
     expect_error(path, "'x'", "dtype");
 }
