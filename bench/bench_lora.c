@@ -61,7 +61,7 @@ int main(int argc, char **argv) {
     }
     if (layers > 0) cfg.num_hidden_layers = layers;
     ModelOptions mo = {.config = &cfg, .random_init = 1, .num_labels = 2, .max_batch = B,
-                       .max_seq = T, .lora = {.rank = rank, .alpha = 2.0f * rank,
+                       .max_seq = T, .adapter = {.rank = rank, .alpha = 2.0f * rank,
                                               .targets = TARGET_QUERY | TARGET_VALUE},
                        .init_seed = 1};
     Model *m;

@@ -128,20 +128,46 @@ static void head_linear(Layout *L, Linear *lin, const char *prefix, int in, int 
 
 static void attach_adapter(Layout *L, Linear *lin, Adapter *ad, const char *prefix, size_t N) {
     Model *m = L->m;
+    const AdapterOptions *o = &m->adapter;
     char name[2 * PARAM_NAME_MAX];
-    ad->form = ADAPTER_LORA;
+    ad->form = o->form;
+    ad->lambda_param = o->lambda;
     ad->in = lin->in;
     ad->out = lin->out;
-    ad->rank = m->lora.rank;
-    ad->scale = m->lora.alpha / (float)m->lora.rank;
-    ad->dropout = m->lora.dropout;
+    ad->rank = o->rank;
+    ad->scale = o->alpha / (float)o->rank;
+    ad->dropout = o->dropout;
+    ad->W0 = lin->w;
+    const int r = ad->rank;
+    ParamGroup upper = o->bilevel ? GROUP_UPPER : GROUP_LOWER;
+    /* names as PEFT writes them: lora_A/lora_B, AdaLoRA's lora_E, DoRA's
+     * lora_magnitude_vector */
     snprintf(name, sizeof(name), "%s.lora_A", prefix);
-    ad->A = train_tensor(L, name, 2, ad->rank, ad->in, &ad->dA, GROUP_LOWER, 1);
+    ad->A = train_tensor(L, name, 2, r, ad->in, &ad->dA, GROUP_LOWER, 1);
     snprintf(name, sizeof(name), "%s.lora_B", prefix);
-    ad->B = train_tensor(L, name, 2, ad->out, ad->rank, &ad->dB, GROUP_LOWER, 1);
+    ad->B = train_tensor(L, name, 2, ad->out, r, &ad->dB, GROUP_LOWER, 1);
+    if (ad->form == ADAPTER_SVD) {
+        snprintf(name, sizeof(name), "%s.lora_E", prefix);
+        ad->E = train_tensor(L, name, 1, r, 1, &ad->dE, upper, 0);
+        ad->lam = take(&L->acts, r);
+        ad->Pl = take(&L->acts, (size_t)ad->out * r);
+        ad->dPl = take(&L->acts, (size_t)ad->out * r);
+    }
+    if (ad->form == ADAPTER_DORA) {
+        snprintf(name, sizeof(name), "%s.lora_magnitude_vector", prefix);
+        ad->m = train_tensor(L, name, 1, ad->out, 1, &ad->dm, upper, 0);
+        ad->V = take(&L->acts, (size_t)ad->out * ad->in);
+        ad->norm = take(&L->acts, ad->out);
+        ad->c = take(&L->acts, ad->out);
+        ad->z = take(&L->acts, N * ad->out);
+        ad->dz = take(&L->acts, N * ad->out);
+    }
+    size_t small = (size_t)r * r;
+    if ((size_t)ad->out > small) small = ad->out;
+    ad->small = take(&L->acts, small);
     ad->xd = ad->dropout > 0.0f ? take(&L->acts, N * ad->in) : NULL;
-    ad->xa = take(&L->acts, N * ad->rank);
-    ad->dxa = take(&L->acts, N * ad->rank);
+    ad->xa = take(&L->acts, N * r);
+    ad->dxa = take(&L->acts, N * r);
     lin->adapter = ad;
 }
 
@@ -183,9 +209,9 @@ static void layout(Layout *L) {
         ly->ln2_g = base_tensor(L, p, 1, C, 1, &ly->dln2_g, 0);
         snprintf(p, sizeof(p), "encoder.layer.%d.output.LayerNorm.bias", l);
         ly->ln2_b = base_tensor(L, p, 1, C, 1, &ly->dln2_b, 0);
-        if (m->lora.rank > 0)
+        if (m->adapter.rank > 0)
             for (int t = 0; t < TARGET_COUNT; t++)
-                if (m->lora.targets & (1 << t)) {
+                if (m->adapter.targets & (1 << t)) {
                     snprintf(p, sizeof(p), "encoder.layer.%d.%s", l, lins[t].suffix);
                     attach_adapter(L, lins[t].lin, &ly->adapters[t], p, N);
                 }
@@ -438,8 +464,14 @@ int model_load(Model **out, const Backend *be, const ModelOptions *opt, char *er
         return -1;
     }
     m->train_base = opt->train_base;
-    m->lora = opt->lora;
-    if (m->lora.rank > 0 && m->lora.targets == 0) m->lora.targets = TARGET_QUERY | TARGET_VALUE;
+    m->adapter = opt->adapter;
+    if (m->adapter.rank > 0 && m->adapter.targets == 0) m->adapter.targets = TARGET_QUERY | TARGET_VALUE;
+    if (m->adapter.rank > 0 && m->adapter.form == ADAPTER_DORA && m->train_base) {
+        snprintf(err, errlen, "DoRA adapters wrap frozen weights: train_base is not supported with them");
+        free(m->layers);
+        free(m);
+        return -1;
+    }
     m->layers = calloc(m->cfg.num_hidden_layers, sizeof(Layer));
     m->a = calloc(1, sizeof(struct ModelActs));
     if (m->a) m->a->L = calloc(m->cfg.num_hidden_layers, sizeof(LayerActs));
@@ -485,10 +517,10 @@ int model_load(Model **out, const Backend *be, const ModelOptions *opt, char *er
         model_free(m);
         return -1;
     }
-    if (m->lora.rank > 0)
+    if (m->adapter.rank > 0)
         for (int l = 0; l < m->cfg.num_hidden_layers; l++)
             for (int t = 0; t < TARGET_COUNT; t++)
-                if (m->lora.targets & (1 << t)) adapter_init(be, &m->layers[l].adapters[t], &rng);
+                if (m->adapter.targets & (1 << t)) adapter_init(be, &m->layers[l].adapters[t], &rng);
     *out = m;
     return 0;
 }
@@ -514,6 +546,12 @@ void model_free(Model *m) {
 static void linear_fwd(const Backend *be, Linear *l, const float *x, float *y, int N, int train,
                        uint64_t seed) {
     be->matmul(0, 1, N, l->out, l->in, 1.0f, x, l->in, l->w, l->in, 0.0f, y, l->out);
+    if (l->adapter && l->adapter->form == ADAPTER_DORA) {
+        /* DoRA scales the base and LoRA paths together; the bias stays outside */
+        adapter_forward(be, l->adapter, x, y, N, train, seed);
+        be->add_bias(y, l->b, N, l->out);
+        return;
+    }
     be->add_bias(y, l->b, N, l->out);
     if (l->adapter) adapter_forward(be, l->adapter, x, y, N, train, seed);
 }
@@ -521,11 +559,20 @@ static void linear_fwd(const Backend *be, Linear *l, const float *x, float *y, i
 /* dx = dy W (+= when accumulate); weight/bias/adapter gradients accumulate. */
 static void linear_bwd(const Backend *be, Linear *l, const float *x, const float *dy, float *dx,
                        int accumulate, int N, uint64_t seed, float *scratch) {
+    if (l->db) be->bias_grad(l->db, dy, N, l->out);
+    if (l->adapter && l->adapter->form == ADAPTER_DORA) {
+        /* the base path's gradient is c ⊙ dy (W0 itself is frozen under DoRA) */
+        const float *dyb = adapter_dora_scale_grad(be, l->adapter, dy, N);
+        if (dx)
+            be->matmul(0, 0, N, l->in, l->out, 1.0f, dyb, l->out, l->w, l->in,
+                       accumulate ? 1.0f : 0.0f, dx, l->in);
+        adapter_backward(be, l->adapter, x, dy, dx, N, seed, scratch);
+        return;
+    }
     if (dx)
         be->matmul(0, 0, N, l->in, l->out, 1.0f, dy, l->out, l->w, l->in, accumulate ? 1.0f : 0.0f,
                    dx, l->in);
     if (l->dw) be->matmul(1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, 1.0f, l->dw, l->in);
-    if (l->db) be->bias_grad(l->db, dy, N, l->out);
     if (l->adapter) adapter_backward(be, l->adapter, x, dy, dx, N, seed, scratch);
 }
 
@@ -797,7 +844,7 @@ int model_load_adapter(Model *m, const char *path, char *err, size_t errlen) {
                 snprintf(err, errlen,
                          "%s: tensor '%s' has no adapter to load into (this model has %s adapters "
                          "of rank %d; the file's targets must be among the model's --targets)",
-                         path, t->name, m->lora.rank ? "LoRA" : "no", m->lora.rank);
+                         path, t->name, m->adapter.rank ? "LoRA" : "no", m->adapter.rank);
             else
                 snprintf(err, errlen, "%s: unexpected tensor '%s' (no trainable tensor '%s')",
                          path, t->name, name);

@@ -53,16 +53,19 @@ typedef struct {
 
 typedef struct {
     int rank;          /* 0: no adapters */
-    float alpha;
-    float dropout;
+    AdapterForm form;  /* lora, svd or dora */
+    float alpha;       /* scale s = alpha / rank */
+    float dropout;     /* on the adapter's input */
     int targets;       /* TARGET_* flags */
-} LoraOptions;
+    LambdaParam lambda;/* svd: how λ comes from its free vector */
+    int bilevel;       /* svd's λ / dora's m go to GROUP_UPPER, not GROUP_LOWER */
+} AdapterOptions;
 
 typedef struct {
     const char *model_dir;
     int num_labels;    /* 0: no head; 1: regression */
     int max_batch, max_seq;
-    LoraOptions lora;
+    AdapterOptions adapter;
     int train_base;    /* gradients for the base weights too (checks, pretraining) */
     uint64_t init_seed;
     int random_init;   /* no model.safetensors: initialise as Hugging Face does
@@ -75,7 +78,7 @@ typedef struct Model {
     const Backend *be;
     int num_labels, max_batch, max_seq, train_base;
     int is_roberta;
-    LoraOptions lora;
+    AdapterOptions adapter;
 
     /* base parameters: one allocation, named views */
     float *base, *base_grad;      /* base_grad NULL unless train_base */

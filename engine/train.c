@@ -186,7 +186,7 @@ static int run_setup(Run *r, const TrainConfig *cfg, const TrainCallbacks *cb, c
         .num_labels = r->task->num_labels,
         .max_batch = cfg->batch_size,
         .max_seq = max_seq,
-        .lora = {.rank = cfg->rank, .alpha = cfg->alpha, .dropout = cfg->lora_dropout,
+        .adapter = {.rank = cfg->rank, .alpha = cfg->alpha, .dropout = cfg->lora_dropout,
                  .targets = targets},
         .init_seed = cfg->seed,
     };

@@ -42,6 +42,10 @@ struct Backend {
     void (*add_bias)(float *y, const float *bias, int rows, int cols);   /* y[r,:] += bias */
     void (*bias_grad)(float *dbias, const float *dy, int rows, int cols); /* dbias += Σ_r dy[r,:] */
     void (*axpy)(float *y, float a, const float *x, size_t n);           /* y += a*x */
+    /* y[r,c] = x[r,c]·s[c] (y += when accumulate); y may equal x */
+    void (*scale_cols)(float *y, const float *x, const float *s, int rows, int cols, int accumulate);
+    void (*col_dot)(float *out, const float *a, const float *b, int rows, int cols); /* out[c] += Σ_r a·b */
+    void (*row_norms)(float *out, const float *x, int rows, int cols);  /* out[r] = ‖x[r,:]‖ */
     void (*scale)(float *x, float a, size_t n);
     void (*gelu_fwd)(float *y, const float *x, size_t n);               /* erf form */
     void (*gelu_bwd)(float *dx, const float *x, const float *dy, size_t n);

@@ -48,7 +48,7 @@ static void peft_step(const char *base) {
         types[i] = (int32_t)types_f[i];
     }
     ModelOptions mo = {.model_dir = model_dir, .num_labels = 3, .max_batch = B, .max_seq = T,
-                       .lora = {.rank = 4, .alpha = 8, .targets = TARGET_QUERY | TARGET_VALUE}};
+                       .adapter = {.rank = 4, .alpha = 8, .targets = TARGET_QUERY | TARGET_VALUE}};
     Model *m;
     ck_assert_msg(model_load(&m, backend_cpu(), &mo, err, sizeof(err)) == 0, "%s", err);
     m->cfg.hidden_dropout_prob = 0.0f; /* the reference trains with dropout 0 */

@@ -38,6 +38,15 @@ static double loss_at(Model *m, const Batch *b, uint64_t seed) {
 }
 
 /* Randomises every LoRA B (LoRA starts at B = 0, which would hide A's gradient). */
+static void randomise_named(Model *m, const char *part, uint64_t seed, double mean, double std) {
+    uint64_t rng = seed;
+    for (int i = 0; i < m->params.n; i++) {
+        ParamTensor *p = &m->params.t[i];
+        if (!strstr(p->name, part)) continue;
+        for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(mean + std * rng_normal(&rng));
+    }
+}
+
 static void randomise_lora_b(Model *m, uint64_t seed) {
     uint64_t rng = seed;
     for (int i = 0; i < m->params.n; i++) {
@@ -47,14 +56,15 @@ static void randomise_lora_b(Model *m, uint64_t seed) {
     }
 }
 
-static void grad_check(const char *type, const char *prefix, int classes, float dropout,
-                       int train_base) {
+static void grad_check_form(const char *type, const char *prefix, int classes, float dropout,
+                            int train_base, AdapterForm form, LambdaParam lambda) {
     char dir[256];
     fixture_tmpdir(dir);
     TinyModel spec = tiny(type, prefix, dropout);
     ck_assert_int_eq(fixture_tiny_model(dir, &spec), 0);
     ModelOptions o = {.model_dir = dir, .num_labels = classes, .max_batch = 3, .max_seq = 6,
-                      .lora = {.rank = 2, .alpha = 4, .dropout = dropout,
+                      .adapter = {.rank = 2, .alpha = 4, .dropout = dropout, .form = form,
+                               .lambda = lambda, .bilevel = form != ADAPTER_LORA,
                                .targets = TARGET_QUERY | TARGET_VALUE | TARGET_OUTPUT |
                                           TARGET_INTERMEDIATE | TARGET_KEY | TARGET_ATTENTION_OUTPUT},
                       .train_base = train_base, .init_seed = 3};
@@ -62,11 +72,17 @@ static void grad_check(const char *type, const char *prefix, int classes, float 
     char err[512];
     ck_assert_msg(model_load(&m, backend_cpu(), &o, err, sizeof(err)) == 0, "%s", err);
     randomise_lora_b(m, 5);
+    randomise_named(m, "lora_E", 6, 0.0, 0.5);
+    randomise_named(m, "lora_magnitude_vector", 7, 1.0, 0.3);
     Batch b = small_batch(classes);
     const uint64_t seed = 77;
     model_zero_grad(m);
     loss_at(m, &b, seed);
     model_backward(m, seed);
+    /* DoRA's backward treats ‖W0 + sBA‖ as a constant (DoRA §4.3): the
+     * numeric derivative must hold it constant too */
+    for (int l = 0; l < m->cfg.num_hidden_layers; l++)
+        for (int t = 0; t < TARGET_COUNT; t++) m->layers[l].adapters[t].norm_frozen = 1;
     int checked = 0;
     uint64_t pick = 9;
     const float eps = 1e-3f;
@@ -95,6 +111,23 @@ static void grad_check(const char *type, const char *prefix, int classes, float 
     model_free(m);
     fixture_rmdir(dir);
 }
+
+static void grad_check(const char *type, const char *prefix, int classes, float dropout,
+                       int train_base) {
+    grad_check_form(type, prefix, classes, dropout, train_base, ADAPTER_LORA, LAMBDA_REAL);
+}
+
+START_TEST(grad_svd_forms) {
+    grad_check_form("bert", "", 3, 0.1f, 0, ADAPTER_SVD, LAMBDA_REAL);
+    grad_check_form("roberta", "", 1, 0.0f, 0, ADAPTER_SVD, LAMBDA_SOFTMAX);
+    grad_check_form("bert", "", 3, 0.0f, 1, ADAPTER_SVD, LAMBDA_SIGMOID);
+}
+END_TEST
+START_TEST(grad_dora) {
+    grad_check_form("bert", "", 3, 0.0f, 0, ADAPTER_DORA, LAMBDA_REAL);
+    grad_check_form("roberta", "", 3, 0.1f, 0, ADAPTER_DORA, LAMBDA_REAL);
+}
+END_TEST
 
 START_TEST(grad_bert_lora) { grad_check("bert", "", 3, 0.0f, 0); }
 END_TEST
@@ -181,7 +214,7 @@ START_TEST(lora_overfits_fixed_batch) {
     spec.intermediate = 32;
     ck_assert_int_eq(fixture_tiny_model(dir, &spec), 0);
     ModelOptions o = {.model_dir = dir, .num_labels = 3, .max_batch = 3, .max_seq = 6,
-                      .lora = {.rank = 4, .alpha = 8, .targets = TARGET_QUERY | TARGET_VALUE},
+                      .adapter = {.rank = 4, .alpha = 8, .targets = TARGET_QUERY | TARGET_VALUE},
                       .init_seed = 1};
     Model *m;
     char err[512];
@@ -227,7 +260,7 @@ START_TEST(real_lora_adapter_loads) {
                       .intermediate = 64, .vocab = 50, .max_pos = 40, .type_vocab = 1, .seed = 1};
     ck_assert_int_eq(fixture_tiny_model(dir, &spec), 0);
     ModelOptions o = {.model_dir = dir, .num_labels = 3, .max_batch = 1, .max_seq = 8,
-                      .lora = {.rank = 8, .alpha = 16, .targets = TARGET_QUERY | TARGET_VALUE}};
+                      .adapter = {.rank = 8, .alpha = 16, .targets = TARGET_QUERY | TARGET_VALUE}};
     Model *m;
     char err[1024];
     ck_assert_msg(model_load(&m, backend_cpu(), &o, err, sizeof(err)) == 0, "%s", err);
@@ -247,8 +280,8 @@ START_TEST(real_lora_adapter_loads) {
     ck_assert(head && head->shape[0] == 3 && head->shape[1] == 768);
     model_free(m);
     /* wrong rank: shapes checked, the error names the tensor */
-    o.lora.rank = 4;
-    o.lora.alpha = 8;
+    o.adapter.rank = 4;
+    o.adapter.alpha = 8;
     ck_assert_msg(model_load(&m, backend_cpu(), &o, err, sizeof(err)) == 0, "%s", err);
     ck_assert_int_eq(model_load_adapter(m, adapter, err, sizeof(err)), -1);
     ck_assert_msg(strstr(err, "lora_A") && strstr(err, "expected [4 x 768]"), "%s", err);
@@ -262,6 +295,8 @@ int main(void) {
     TCase *tc = tcase_create("encoder");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, grad_bert_lora);
+    tcase_add_test(tc, grad_svd_forms);
+    tcase_add_test(tc, grad_dora);
     tcase_add_test(tc, grad_bert_full_with_dropout);
     tcase_add_test(tc, grad_roberta_full);
     tcase_add_test(tc, grad_roberta_regression_dropout);

@@ -54,6 +54,31 @@ static void cpu_bias_grad(float *db, const float *dy, int rows, int cols) {
 static void cpu_axpy(float *y, float a, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
 }
+static void cpu_scale_cols(float *y, const float *x, const float *s, int rows, int cols,
+                           int accumulate) {
+    for (int r = 0; r < rows; r++) {
+        float *yr = y + (size_t)r * cols;
+        const float *xr = x + (size_t)r * cols;
+        if (accumulate)
+            for (int c = 0; c < cols; c++) yr[c] += xr[c] * s[c];
+        else
+            for (int c = 0; c < cols; c++) yr[c] = xr[c] * s[c];
+    }
+}
+static void cpu_col_dot(float *out, const float *a, const float *b, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        const float *ar = a + (size_t)r * cols, *br = b + (size_t)r * cols;
+        for (int c = 0; c < cols; c++) out[c] += ar[c] * br[c];
+    }
+}
+static void cpu_row_norms(float *out, const float *x, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * cols;
+        double s = 0.0;
+        for (int c = 0; c < cols; c++) s += (double)xr[c] * xr[c];
+        out[r] = (float)sqrt(s);
+    }
+}
 static void cpu_scale(float *x, float a, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] *= a;
 }
@@ -337,6 +362,9 @@ static const Backend CPU_BACKEND = {
     .add_bias = cpu_add_bias,
     .bias_grad = cpu_bias_grad,
     .axpy = cpu_axpy,
+    .scale_cols = cpu_scale_cols,
+    .col_dot = cpu_col_dot,
+    .row_norms = cpu_row_norms,
     .scale = cpu_scale,
     .gelu_fwd = cpu_gelu_fwd,
     .gelu_bwd = cpu_gelu_bwd,
