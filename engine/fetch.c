@@ -294,6 +294,7 @@ typedef struct {
     char sha256[65];
     int64_t size;
     int optional;
+    char rev[32]; /* URL-encoded revision; "" is main */
 } HubFile;
 
 typedef struct {
@@ -364,7 +365,8 @@ typedef struct {
  * (err filled) with FE_NOT_FOUND left to the caller for optional files. */
 static FetchErr hub_get(HubJob *j, HubFile *f, char *err, size_t errlen) {
     char url[4096], dest[PATH_MAX];
-    fetch_fmt(url, sizeof url, "%s/%s/resolve/main/%s", j->c->hub, j->repo, f->name);
+    fetch_fmt(url, sizeof url, "%s/%s/resolve/%s/%s", j->c->hub, j->repo, f->rev[0] ? f->rev : "main",
+              f->name);
     fetch_fmt(dest, sizeof dest, "%s/%s", j->staging, f->name);
     if (fetch_is_file(dest)) {
         /* finished and verified by an earlier run that stopped later on */
@@ -386,7 +388,8 @@ static FetchErr hub_get(HubJob *j, HubFile *f, char *err, size_t errlen) {
 }
 
 /* Adds the shards a safetensors index names (its weight_map values). */
-static int add_shards(HubJob *j, HubFiles *files, const cJSON *siblings, char *err, size_t errlen) {
+static int add_shards(HubJob *j, HubFiles *files, const cJSON *siblings, const char *rev, char *err,
+                      size_t errlen) {
     char path[PATH_MAX];
     fetch_fmt(path, sizeof path, "%s/model.safetensors.index.json", j->staging);
     FILE *f = fopen(path, "rb");
@@ -425,6 +428,7 @@ static int add_shards(HubJob *j, HubFiles *files, const cJSON *siblings, char *e
         }
         HubFile *h = files_add(files, e->valuestring, 0);
         if (!h) { rc = -1; fetch_fmt(err, errlen, "out of memory"); break; }
+        fetch_fmt(h->rev, sizeof h->rev, "%s", rev);
         const cJSON *s = siblings ? sibling(siblings, h->name) : NULL;
         if (s && h->size < 0) sibling_meta(s, h);
         shards++;
@@ -452,10 +456,54 @@ static void write_hub_source(HubJob *j, const HubFiles *files, const char *revis
         char p[PATH_MAX];
         fetch_fmt(p, sizeof p, "%s/%s", j->staging, files->v[i].name);
         if (!fetch_is_file(p)) continue;
-        fprintf(f, "  %s  %lld bytes  sha256 %s\n", files->v[i].name, (long long)files->v[i].size,
-                files->v[i].sha256[0] ? files->v[i].sha256 : "(not published: a small git file)");
+        fprintf(f, "  %s  %lld bytes  sha256 %s%s%s\n", files->v[i].name, (long long)files->v[i].size,
+                files->v[i].sha256[0] ? files->v[i].sha256 : "(not published: a small git file)",
+                files->v[i].rev[0] ? "  from revision " : "", files->v[i].rev);
     }
     fclose(f);
+}
+
+/* The open pull request in which the hub's conversion bot (SFconvertbot)
+ * added safetensors weights to a repository that has only
+ * pytorch_model.bin on main, looked up as transformers' from_pretrained
+ * does (same title, same author: a PR by anyone else is not trusted).
+ * Returns its number, or 0. Many older repositories (prajjwal1/bert-tiny
+ * among them, as far as we know) are in this state. */
+static int conversion_pr(const FetchCtx *c, const char *repo) {
+    for (int page = 0; page < 20; page++) {
+        char url[4096], lerr[1024], *body = NULL;
+        fetch_fmt(url, sizeof url, "%s/api/models/%s/discussions?p=%d", c->hub, repo, page);
+        if (fetch_get_memory(c, url, 1, "BILORA_HUB_URL", &body, NULL, lerr, sizeof lerr) != FE_OK)
+            return 0;
+        cJSON *js = cJSON_Parse(body);
+        free(body);
+        const cJSON *list = js ? cJSON_GetObjectItemCaseSensitive(js, "discussions") : NULL;
+        int found = 0, n = 0;
+        const cJSON *d;
+        cJSON_ArrayForEach(d, list) {
+            n++;
+            const cJSON *pr = cJSON_GetObjectItemCaseSensitive(d, "isPullRequest");
+            const cJSON *st = cJSON_GetObjectItemCaseSensitive(d, "status");
+            const cJSON *ti = cJSON_GetObjectItemCaseSensitive(d, "title");
+            const cJSON *au = cJSON_GetObjectItemCaseSensitive(d, "author");
+            const cJSON *an = au ? cJSON_GetObjectItemCaseSensitive(au, "name") : NULL;
+            const cJSON *num = cJSON_GetObjectItemCaseSensitive(d, "num");
+            if (!found && cJSON_IsTrue(pr) && cJSON_IsString(st) && strcmp(st->valuestring, "open") == 0 &&
+                cJSON_IsString(ti) &&
+                strcmp(ti->valuestring, "Adding `safetensors` variant of this model") == 0 &&
+                cJSON_IsString(an) && strcmp(an->valuestring, "SFconvertbot") == 0 &&
+                cJSON_IsNumber(num) && num->valueint > 0)
+                found = num->valueint;
+        }
+        const cJSON *count = js ? cJSON_GetObjectItemCaseSensitive(js, "count") : NULL;
+        const cJSON *start = js ? cJSON_GetObjectItemCaseSensitive(js, "start") : NULL;
+        int more = n > 0 && cJSON_IsNumber(count) && cJSON_IsNumber(start) &&
+                   start->valueint + n < count->valueint;
+        cJSON_Delete(js);
+        if (found) return found;
+        if (!more) break;
+    }
+    return 0;
 }
 
 static int valid_repo(const char *r) {
@@ -543,7 +591,10 @@ static int fetch_model(const FetchCtx *c, const char *name, char *err, size_t er
 
     HubFiles files = {0};
     HubJob job = {.c = c, .who = name, .repo = repo, .staging = staging};
-    int rc = -1;
+    int rc = -1, pr = 0;
+    char pr_rev[32] = "";
+    cJSON *pr_listing = NULL;          /* the conversion PR's listing, when used */
+    const cJSON *wsib = siblings;      /* the listing the weights come from */
     HubFile *cfg = files_add(&files, "config.json", 0);
     int sharded = 0;
     if (siblings) {
@@ -559,10 +610,39 @@ static int fetch_model(const FetchCtx *c, const char *name, char *err, size_t er
         } else if ((w = sibling(siblings, "model.safetensors.index.json"))) {
             sibling_meta(w, files_add(&files, "model.safetensors.index.json", 0));
             sharded = 1;
+        } else if ((pr = conversion_pr(c, repo)) > 0) {
+            /* main has only pytorch_model.bin: take the weights from the
+             * bot's conversion PR, everything else from main */
+            fetch_fmt(pr_rev, sizeof pr_rev, "refs%%2Fpr%%2F%d", pr);
+            char purl[4096], *pbody = NULL;
+            fetch_fmt(purl, sizeof purl, "%s/api/models/%s/revision/%s?blobs=true", c->hub, repo, pr_rev);
+            if (fetch_get_memory(c, purl, 1, "BILORA_HUB_URL", &pbody, NULL, lerr, sizeof lerr) == FE_OK)
+                pr_listing = cJSON_Parse(pbody);
+            free(pbody);
+            wsib = pr_listing ? cJSON_GetObjectItemCaseSensitive(pr_listing, "siblings") : NULL;
+            HubFile *h = NULL;
+            if ((w = sibling(wsib, "model.safetensors"))) {
+                h = files_add(&files, "model.safetensors", 0);
+            } else if ((w = sibling(wsib, "model.safetensors.index.json"))) {
+                h = files_add(&files, "model.safetensors.index.json", 0);
+                sharded = 1;
+            }
+            if (!h) {
+                fetch_fmt(err, errlen,
+                          "%s (%s): no safetensors weights on main, and the conversion pull request "
+                          "refs/pr/%d lists none either (%s)",
+                          name, repo, pr, purl);
+                goto out;
+            }
+            sibling_meta(w, h);
+            fetch_fmt(h->rev, sizeof h->rev, "%s", pr_rev);
+            fprintf(c->msg, "  (main has only pytorch_model.bin: the weights come from the hub's "
+                            "safetensors conversion pull request refs/pr/%d)\n", pr);
         } else {
             fetch_fmt(err, errlen,
                      "%s (%s): the repository has no safetensors weights (model.safetensors or "
-                     "model.safetensors.index.json); bilora reads safetensors only: pick another "
+                     "model.safetensors.index.json) on main and no safetensors conversion pull "
+                     "request by the hub's bot; bilora reads safetensors only: pick another "
                      "repository or convert its weights",
                      name, repo);
             goto out;
@@ -612,7 +692,7 @@ static int fetch_model(const FetchCtx *c, const char *name, char *err, size_t er
         }
         if (sharded && strcmp(f->name, "model.safetensors.index.json") == 0) {
             sharded = 0; /* shards added once */
-            if (add_shards(&job, &files, siblings, err, errlen) != 0) goto out;
+            if (add_shards(&job, &files, wsib, f->rev, err, errlen) != 0) goto out;
             f = &files.v[i]; /* files.v may have moved */
         }
     }
@@ -625,6 +705,7 @@ static int fetch_model(const FetchCtx *c, const char *name, char *err, size_t er
 out:
     free(files.v);
     cJSON_Delete(listing);
+    cJSON_Delete(pr_listing);
     return rc;
 }
 
@@ -987,9 +1068,22 @@ int fetch(const FetchOptions *o, const char *name, char *err, size_t errlen) {
         rc = -1;
     } else if (strcasecmp(name, "e2e") == 0) rc = fetch_e2e(&c, "e2e", err, errlen);
     else rc = fetch_model(&c, name, err, errlen);
-    /* .partial goes once nothing is left in it (rmdir refuses otherwise) */
+    /* Empty staging folders (a run that failed before its first byte) and
+     * then .partial itself go; rmdir refuses anything that still holds
+     * work to resume. */
     char partial[PATH_MAX];
-    if ((size_t)fetch_fmt(partial, sizeof partial, "%s/.partial", c.home) < sizeof partial) rmdir(partial);
+    if ((size_t)fetch_fmt(partial, sizeof partial, "%s/.partial", c.home) < sizeof partial) {
+        DIR *d = opendir(partial);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            char p[PATH_MAX];
+            if (e->d_name[0] != '.' &&
+                (size_t)fetch_fmt(p, sizeof p, "%s/%s", partial, e->d_name) < sizeof p)
+                rmdir(p);
+        }
+        if (d) closedir(d);
+        rmdir(partial);
+    }
     fflush(c.msg);
     return rc;
 }

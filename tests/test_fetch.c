@@ -33,24 +33,32 @@ typedef struct {
     char base[64];       /* http://127.0.0.1:PORT */
 } Server;
 
-static const char *server_script(void) {
-    static char path[PATH_MAX]; /* written once per forked test: not shared state in practice */
-    const char *env = getenv("BILORA_TEST_HUB_SERVER");
-    if (env && *env) return env;
-    if (access("tests/hub_server.py", R_OK) == 0) return "tests/hub_server.py";
-    /* run from elsewhere: the binary is <repo>/build/tests/test_fetch */
+/* The repository root: the working directory when the tests run from it
+ * (scripts/run-tests.sh does), else worked out from the binary's place,
+ * <repo>/build/tests/test_fetch. */
+static void repo_root(char *out, size_t cap) {
+    snprintf(out, cap, ".");
+    if (access("tests/hub_server.py", R_OK) == 0) return;
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        for (int up = 0; up < 3; up++) {
-            char *s = strrchr(exe, '/');
-            if (s) *s = 0;
-        }
-        snprintf(path, sizeof path, "%.4000s/tests/hub_server.py", exe);
-        if (access(path, R_OK) == 0) return path;
+    if (n <= 0) return;
+    exe[n] = 0;
+    for (int up = 0; up < 3; up++) {
+        char *s = strrchr(exe, '/');
+        if (s) *s = 0;
     }
-    return "tests/hub_server.py";
+    snprintf(out, cap, "%.4000s", exe);
+}
+
+static void server_script(char *out, size_t cap) {
+    const char *env = getenv("BILORA_TEST_HUB_SERVER");
+    if (env && *env) {
+        snprintf(out, cap, "%s", env);
+        return;
+    }
+    char root[PATH_MAX];
+    repo_root(root, sizeof root);
+    snprintf(out, cap, "%.4000s/tests/hub_server.py", root);
 }
 
 /* Starts the server with extra arguments (NULL-terminated); fills s. */
@@ -60,10 +68,12 @@ static void server_start(Server *s, const char *const *extra) {
     int in[2], out[2];
     ck_assert_int_eq(pipe(in), 0);
     ck_assert_int_eq(pipe(out), 0);
+    char script[PATH_MAX + 32];
+    server_script(script, sizeof script);
     const char *argv[32];
     int k = 0;
     argv[k++] = "python3";
-    argv[k++] = server_script();
+    argv[k++] = script;
     argv[k++] = "--dir";
     argv[k++] = s->dir;
     for (int i = 0; extra && extra[i] && k < 30; i++) argv[k++] = extra[i];
@@ -367,6 +377,24 @@ START_TEST(test_resume_after_drop) {
 }
 END_TEST
 
+/* A server that ignores Range answers 200 with the whole file: the .part
+ * is rewritten from the start, not appended to. */
+START_TEST(test_resume_server_without_ranges) {
+    Server s;
+    const char *args[] = {"--no-range", "--drop", "/test-org/tiny-bert/resolve/main/model.safetensors:100000",
+                          NULL};
+    server_start(&s, args);
+    Opts t;
+    opts_for(&t, &s);
+    char err[4096] = "";
+    ck_assert_msg(fetch(&t.o, "test-org/tiny-bert", err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(
+        requests(&s, "GET /test-org/tiny-bert/resolve/main/model.safetensors bytes=100000-"), 1);
+    assert_model_matches(&s, t.home, "test-org/tiny-bert", "tiny-bert");
+    server_stop(&s);
+}
+END_TEST
+
 START_TEST(test_resume_next_run) {
     Server s;
     const char *args[] = {"--drop", "/test-org/tiny-bert/resolve/main/model.safetensors:123456", NULL};
@@ -475,6 +503,31 @@ START_TEST(test_no_safetensors) {
     ck_assert_int_ne(fetch(&t.o, "test-org/no-weights", err, sizeof err), 0);
     ck_assert_msg(strstr(err, "safetensors"), "%s", err);
     ck_assert(!exists("%s/models/%s", t.home, "no-weights"));
+    server_stop(&s);
+}
+END_TEST
+
+START_TEST(test_conversion_pr) {
+    Server s;
+    server_start(&s, NULL);
+    Opts t;
+    opts_for(&t, &s);
+    char err[4096] = "";
+    int rc = fetch(&t.o, "test-org/bin-only", err, sizeof err);
+    ck_assert_msg(rc == 0, "fetch failed: %s", err);
+    /* the weights from the bot's PR (not the impostor's), the rest from main */
+    char got[PATH_MAX], want[PATH_MAX];
+    snprintf(got, sizeof got, "%s/models/bin-only/model.safetensors", t.home);
+    snprintf(want, sizeof want, "%s/srv/test-org/bin-only/resolve/refs%%2Fpr%%2F2/model.safetensors", s.dir);
+    ck_assert_msg(same_file(got, want), "weights should come from refs/pr/2");
+    snprintf(got, sizeof got, "%s/models/bin-only/vocab.txt", t.home);
+    snprintf(want, sizeof want, "%s/srv/test-org/bin-only/resolve/main/vocab.txt", s.dir);
+    ck_assert(same_file(got, want));
+    ck_assert(!exists("%s/models/bin-only/%s", t.home, "pytorch_model.bin"));
+    ck_assert_int_eq(requests(&s, "refs%2Fpr%2F1"), 0);
+    char *msg = contents(t.msg);
+    ck_assert_msg(strstr(msg, "refs/pr/2"), "%s", msg);
+    free(msg);
     server_stop(&s);
 }
 END_TEST
@@ -769,7 +822,12 @@ END_TEST
  * distributed train/dev/test files byte for byte. */
 START_TEST(test_glue_mrpc_real) {
     char root[PATH_MAX] = "", src[PATH_MAX + 32];
-    if (fixture_assets(root, sizeof root) != 0) snprintf(root, sizeof root, "../shared");
+    if (fixture_assets(root, sizeof root) != 0) {
+        /* the development layout: the shared assets beside the repository */
+        char repo[PATH_MAX];
+        repo_root(repo, sizeof repo);
+        snprintf(root, sizeof root, "%.4000s/../shared", repo);
+    }
     snprintf(src, sizeof src, "%s/data/glue/MRPC", root);
     char probe[PATH_MAX + 64];
     snprintf(probe, sizeof probe, "%s/msr_paraphrase_train.txt", src);
@@ -824,12 +882,14 @@ static Suite *fetch_suite(void) {
     tcase_add_test(tc, test_progress_lines);
     tcase_add_test(tc, test_progress_bar);
     tcase_add_test(tc, test_resume_after_drop);
+    tcase_add_test(tc, test_resume_server_without_ranges);
     tcase_add_test(tc, test_resume_next_run);
     tcase_add_test(tc, test_checksum_mismatch);
     tcase_add_test(tc, test_checksum_from_headers_only);
     tcase_add_test(tc, test_no_api_fallback);
     tcase_add_test(tc, test_sharded);
     tcase_add_test(tc, test_no_safetensors);
+    tcase_add_test(tc, test_conversion_pr);
     tcase_add_test(tc, test_not_found);
     tcase_add_test(tc, test_no_network);
     tcase_add_test(tc, test_env_home_and_hub);
