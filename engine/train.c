@@ -1,15 +1,24 @@
-/* The single-level fine-tuning loop (LoRA + head) on a GLUE task. */
+/* The fine-tuning loop for every method. A global step is, for
+ *   single-level methods (lora, dora, svd, adalora): one AdamW step on the
+ *     LOWER group with a batch of the whole training set;
+ *   bi-level methods (bilora, bidora): T1 lower steps on D1 batches, then
+ *     T2 upper steps on D2 batches with the hypergradient (hypergrad.h);
+ *     bidora then retrains the direction (A, B restarted from their initial
+ *     values) on all of D with the learned magnitude fixed (phase 2). */
 #include "engine/train.h"
 
 #include "datasets/batch.h"
 #include "datasets/glue.h"
 #include "datasets/tokenizer.h"
 #include "engine/assets.h"
+#include "engine/bilevel.h"
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
+#include "engine/spectrum.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,18 +31,89 @@ void train_config_defaults(TrainConfig *c) {
     c->alpha = 16.0f;
     c->lora_dropout = 0.0f;
     snprintf(c->targets, sizeof(c->targets), "query,value");
-    c->lr = 5e-4f;
-    c->weight_decay = 0.01f;
+    snprintf(c->lambda, sizeof(c->lambda), "auto");
+    c->lower_lr = 5e-4f;
+    c->upper_lr = 5e-3f;
+    c->lower_weight_decay = 0.01f;
+    c->upper_weight_decay = 0.0f;
     c->warmup_ratio = 0.06f;
     c->max_grad_norm = 1.0f;
     c->batch_size = 32;
     c->max_seq_len = 128;
     c->epochs = 3;
-    c->steps = 0;
-    c->eval_every = 0;
     c->eval_train_examples = 512;
     c->seed = 42;
     snprintf(c->device, sizeof(c->device), "cpu");
+    c->split_ratio = 0.8f;
+    c->lower_steps = 1;
+    c->upper_steps = 1;
+    c->gamma1 = 0.1f;
+    c->gamma2 = 0.0f;
+    snprintf(c->hypergrad, sizeof(c->hypergrad), "darts");
+    c->darts_radius = 0.01f;
+    c->darts_xi = 0.0f;
+    c->neumann_steps = 1;
+    c->neumann_alpha = 1.0f;
+    c->phase2_steps = 0;
+    c->phase2_lr = 5e-4f;
+    c->target_rank = 4;
+    c->tinit = 0.1f;
+    c->tfinal = 0.2f;
+    c->delta_t = 10;
+}
+
+static const char *const METHODS[] = {"lora", "dora", "svd", "adalora", "bilora", "bidora"};
+
+static int is_bilevel(const char *method) {
+    return strcmp(method, "bilora") == 0 || strcmp(method, "bidora") == 0;
+}
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            snprintf(err, errlen, __VA_ARGS__);                                                    \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+int train_config_check(TrainConfig *c, char *err, size_t errlen) {
+    int known = 0;
+    for (size_t i = 0; i < sizeof(METHODS) / sizeof(METHODS[0]); i++) known |= !strcmp(c->method, METHODS[i]);
+    CHECK(known, "--method '%s' is unknown; expected lora, dora, svd, adalora, bilora or bidora", c->method);
+    if (!strcmp(c->lambda, "auto"))
+        snprintf(c->lambda, sizeof(c->lambda), "%s", !strcmp(c->method, "bilora") ? "softmax" : "real");
+    CHECK(!strcmp(c->lambda, "real") || !strcmp(c->lambda, "softmax") || !strcmp(c->lambda, "sigmoid"),
+          "--lambda '%s': expected auto, real, softmax or sigmoid", c->lambda);
+    HypergradMethod hm;
+    CHECK(hypergrad_parse(c->hypergrad, &hm) == 0,
+          "--hypergrad '%s': expected first-order, darts or neumann", c->hypergrad);
+    CHECK(c->rank >= 1 && c->rank <= 1024, "--rank %d: expected 1..1024", c->rank);
+    CHECK(c->alpha > 0, "--alpha must be > 0");
+    CHECK(c->lora_dropout >= 0 && c->lora_dropout < 1, "--lora-dropout must be in [0, 1)");
+    CHECK(c->lower_lr > 0 && c->lower_lr < 10, "--lower-lr %g: expected (0, 10)", c->lower_lr);
+    CHECK(c->upper_lr > 0 && c->upper_lr < 10, "--upper-lr %g: expected (0, 10)", c->upper_lr);
+    CHECK(c->lower_weight_decay >= 0 && c->upper_weight_decay >= 0, "weight decays must be >= 0");
+    CHECK(c->warmup_ratio >= 0 && c->warmup_ratio < 1, "--warmup-ratio must be in [0, 1)");
+    CHECK(c->max_grad_norm >= 0, "--max-grad-norm must be >= 0 (0: off)");
+    CHECK(c->batch_size >= 1 && c->batch_size <= 4096, "--batch-size %d: expected 1..4096", c->batch_size);
+    CHECK(c->max_seq_len >= 8 && c->max_seq_len <= 4096, "--max-seq-len %d: expected 8..4096", c->max_seq_len);
+    CHECK(c->steps > 0 || c->epochs > 0, "need --steps or --epochs > 0");
+    CHECK(c->eval_every >= 0 && c->spectrum_every >= 0, "--eval-every and --spectrum-every must be >= 0");
+    CHECK(c->split_ratio > 0 && c->split_ratio < 1, "--split-ratio %g: expected (0, 1)", c->split_ratio);
+    CHECK(c->lower_steps >= 1 && c->lower_steps <= 1000, "--lower-steps: expected 1..1000");
+    CHECK(c->upper_steps >= 1 && c->upper_steps <= 1000, "--upper-steps: expected 1..1000");
+    CHECK(c->gamma1 >= 0 && c->gamma2 >= 0, "--gamma1 and --gamma2 must be >= 0");
+    CHECK(c->darts_radius > 0, "--darts-radius must be > 0");
+    CHECK(c->neumann_steps >= 0 && c->neumann_steps <= 100, "--neumann-steps: expected 0..100");
+    CHECK(c->neumann_alpha > 0, "--neumann-alpha must be > 0");
+    CHECK(c->phase2_steps >= 0 && c->phase2_lr > 0, "--phase2-steps >= 0 and --phase2-lr > 0");
+    CHECK(c->target_rank >= 0 && c->target_rank <= c->rank, "--target-rank %d: expected 0..--rank (%d)",
+          c->target_rank, c->rank);
+    CHECK(c->tinit >= 0 && c->tfinal >= 0 && c->tinit + c->tfinal < 1, "--tinit + --tfinal must be < 1");
+    CHECK(c->delta_t >= 1, "--delta-t must be >= 1");
+    CHECK(!strcmp(c->device, "cpu") || !strcmp(c->device, "auto"),
+          "--device '%s' is not available in this build; supported: cpu, auto", c->device);
+    return 0;
 }
 
 static double now_s(void) {
@@ -43,7 +123,6 @@ static double now_s(void) {
 }
 
 static void info(const TrainCallbacks *cb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#include <stdarg.h>
 static void info(const TrainCallbacks *cb, const char *fmt, ...) {
     if (!cb || !cb->on_info) return;
     char buf[1024];
@@ -54,12 +133,109 @@ static void info(const TrainCallbacks *cb, const char *fmt, ...) {
     cb->on_info(cb->ctx, buf);
 }
 
+static void shuffle(int *a, int n, uint64_t *rng) {
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)rng_below(rng, (uint64_t)i + 1);
+        int t = a[i]; a[i] = a[j]; a[j] = t;
+    }
+}
+
+void split_d1_d2(int n, float ratio, uint64_t seed, int *d1, int *n1, int *d2, int *n2) {
+    int *all = malloc(sizeof(int) * (n > 0 ? n : 1));
+    if (!all) { *n1 = *n2 = 0; return; }
+    for (int i = 0; i < n; i++) all[i] = i;
+    uint64_t rng = rng_derive(seed, 4);
+    shuffle(all, n, &rng);
+    int k = (int)lround((double)ratio * n);
+    if (k < 1) k = 1;
+    if (n >= 2 && k > n - 1) k = n - 1;
+    if (k > n) k = n;
+    memcpy(d1, all, sizeof(int) * k);
+    memcpy(d2, all + k, sizeof(int) * (n - k));
+    *n1 = k;
+    *n2 = n - k;
+    free(all);
+}
+
+/* A stream of batches over a subset of the training set: reshuffled (seeded)
+ * at every pass; the last batch of a pass may be short. */
+typedef struct {
+    int *idx, n, cursor;
+    uint64_t rng;
+    int shuffle;
+} Stream;
+
+static int stream_next(Stream *s, int *out, int B) {
+    int nb = 0;
+    while (nb < B) {
+        if (s->cursor == s->n) {
+            s->cursor = 0;
+            if (s->shuffle) shuffle(s->idx, s->n, &s->rng);
+            if (nb > 0) break;
+        }
+        out[nb++] = s->idx[s->cursor++];
+    }
+    return nb;
+}
+
+struct Run {
+    TrainConfig cfg;
+    TrainCallbacks cb;
+    const GlueTaskInfo *task;
+    Tokenizer *tok;
+    GlueSplit train_raw, dev_raw[2];
+    EncodedSet train, dev[2];
+    int n_dev, pad;
+    Model *model;
+    int bilevel;
+    AdamW opt_lower, opt_upper;
+    HyperWork hw;
+    HypergradOptions ho;
+    Stream all, d1, d2;
+    int *bidx, *b1idx;
+    int n_train, n_te, *train_eval_idx, *dev_idx;
+    long step, total, phase1_total, warmup, eval_every, spectrum_every;
+    int phase;
+    double t0, t_last;
+    float *init_lower;   /* bidora: the lower group's initial values (host) */
+    float *m0;           /* dora forms: initial magnitudes (host) */
+    /* adalora */
+    float *ipt_avg, *unc_avg;  /* per trainable float of the adapters (host) */
+    float *hyper;        /* bi-level: the hypergradient [upper] (backend) */
+    double last_reg;     /* R1 of the last lower step */
+    DoneInfo done;
+};
+
+void run_free(Run *r) {
+    if (!r) return;
+    adamw_free(&r->opt_lower);
+    adamw_free(&r->opt_upper);
+    hyperwork_free(&r->hw);
+    model_free(r->model);
+    encoded_set_free(&r->train);
+    glue_split_free(&r->train_raw);
+    for (int i = 0; i < r->n_dev; i++) {
+        encoded_set_free(&r->dev[i]);
+        glue_split_free(&r->dev_raw[i]);
+    }
+    tokenizer_free(r->tok);
+    free(r->all.idx); free(r->d1.idx); free(r->d2.idx);
+    free(r->bidx); free(r->b1idx);
+    free(r->train_eval_idx); free(r->dev_idx);
+    free(r->init_lower); free(r->m0);
+    free(r->ipt_avg); free(r->unc_avg);
+    if (r->hyper && r->model) r->model->be->release(r->hyper);
+    free(r);
+}
+
 /* Scores examples idx[0..n) (in batches, eval mode): mean loss and metrics. */
-static int evaluate(Model *m, const GlueTaskInfo *task, const EncodedSet *set, const int *idx,
-                    int n, int batch_size, int pad_id, EvalInfo *out, char *err, size_t errlen) {
+static int evaluate(Run *r, const EncodedSet *set, const int *idx, int n, EvalInfo *out, char *err,
+                    size_t errlen) {
+    Model *m = r->model;
+    int B = r->cfg.batch_size;
     float *preds = malloc(sizeof(float) * (n ? n : 1));
     float *labels = malloc(sizeof(float) * (n ? n : 1));
-    float *logits = malloc(sizeof(float) * (size_t)batch_size * m->num_labels);
+    float *logits = malloc(sizeof(float) * (size_t)B * m->num_labels);
     if (!preds || !labels || !logits) {
         free(preds); free(labels); free(logits);
         snprintf(err, errlen, "out of memory");
@@ -67,18 +243,18 @@ static int evaluate(Model *m, const GlueTaskInfo *task, const EncodedSet *set, c
     }
     double loss_sum = 0.0;
     int rc = 0;
-    for (int s = 0; s < n && rc == 0; s += batch_size) {
-        int B = n - s < batch_size ? n - s : batch_size;
+    for (int s = 0; s < n && rc == 0; s += B) {
+        int nb = n - s < B ? n - s : B;
         Batch bt;
-        if (batch_build(set, idx + s, B, pad_id, &bt) != 0) {
+        if (batch_build(set, idx + s, nb, r->pad, &bt) != 0) {
             snprintf(err, errlen, "out of memory");
             rc = -1;
             break;
         }
         if (model_forward(m, &bt, 0, 0, err, errlen) != 0) { batch_free(&bt); rc = -1; break; }
-        loss_sum += model_loss(m, &bt, 0.0f, NULL) * B;
-        m->be->download(logits, model_logits(m), sizeof(float) * B * m->num_labels);
-        for (int b = 0; b < B; b++) {
+        loss_sum += model_loss(m, &bt, 0.0f, NULL) * nb;
+        m->be->download(logits, model_logits(m), sizeof(float) * nb * m->num_labels);
+        for (int b = 0; b < nb; b++) {
             labels[s + b] = bt.labels[b];
             if (m->num_labels == 1) {
                 preds[s + b] = logits[b];
@@ -94,7 +270,7 @@ static int evaluate(Model *m, const GlueTaskInfo *task, const EncodedSet *set, c
     if (rc == 0) {
         out->loss = n ? loss_sum / n : 0.0;
         out->examples = n;
-        glue_metrics(task, preds, labels, n, &out->metrics);
+        glue_metrics(r->task, preds, labels, n, &out->metrics);
     }
     free(preds);
     free(labels);
@@ -102,50 +278,8 @@ static int evaluate(Model *m, const GlueTaskInfo *task, const EncodedSet *set, c
     return rc;
 }
 
-static void shuffle(int *a, int n, uint64_t *rng) {
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)rng_below(rng, (uint64_t)i + 1);
-        int t = a[i]; a[i] = a[j]; a[j] = t;
-    }
-}
-
-typedef struct {
-    const GlueTaskInfo *task;
-    Tokenizer *tok;
-    GlueSplit train_raw, dev_raw[2];
-    EncodedSet train, dev[2];
-    int n_dev;
-    Model *model;
-    AdamW opt;
-    int *order, *dev_idx, *train_eval_idx;
-} Run;
-
-static void run_free(Run *r) {
-    adamw_free(&r->opt);
-    model_free(r->model);
-    encoded_set_free(&r->train);
-    glue_split_free(&r->train_raw);
-    for (int i = 0; i < r->n_dev; i++) {
-        encoded_set_free(&r->dev[i]);
-        glue_split_free(&r->dev_raw[i]);
-    }
-    tokenizer_free(r->tok);
-    free(r->order);
-    free(r->dev_idx);
-    free(r->train_eval_idx);
-}
-
-static int run_setup(Run *r, const TrainConfig *cfg, const TrainCallbacks *cb, char *err,
-                     size_t errlen) {
-    if (strcmp(cfg->method, "lora") != 0) {
-        snprintf(err, errlen, "--method '%s' is not available yet; supported: lora", cfg->method);
-        return -1;
-    }
-    if (strcmp(cfg->device, "cpu") != 0 && strcmp(cfg->device, "auto") != 0) {
-        snprintf(err, errlen, "--device '%s' is not available in this build; supported: cpu, auto",
-                 cfg->device);
-        return -1;
-    }
+static int setup_data(Run *r, char *err, size_t errlen) {
+    const TrainConfig *cfg = &r->cfg;
     r->task = glue_task_info(cfg->task);
     if (!r->task) {
         snprintf(err, errlen, "unknown task '%s'; GLUE tasks: CoLA, SST-2, MRPC, STS-B, QQP, MNLI, "
@@ -156,10 +290,10 @@ static int run_setup(Run *r, const TrainConfig *cfg, const TrainCallbacks *cb, c
     if (assets_find_model(cfg->model, model_dir, sizeof(model_dir), err, errlen) != 0) return -1;
     if (cfg->data[0]) snprintf(data_dir, sizeof(data_dir), "%s", cfg->data);
     else if (assets_find_task(r->task->name, data_dir, sizeof(data_dir), err, errlen) != 0) return -1;
-
     ModelConfig mc;
     if (model_config_load(&mc, model_dir, err, errlen) != 0) return -1;
     if (tokenizer_load(&r->tok, model_dir, mc.model_type, err, errlen) != 0) return -1;
+    r->pad = tokenizer_pad_id(r->tok);
     if (glue_load(data_dir, r->task, "train", &r->train_raw, err, errlen) != 0) return -1;
     r->n_dev = r->task->num_dev_splits;
     for (int i = 0; i < r->n_dev; i++)
@@ -169,11 +303,11 @@ static int run_setup(Run *r, const TrainConfig *cfg, const TrainCallbacks *cb, c
     for (int i = 0; i < r->n_dev; i++)
         if (encode_glue(r->tok, &r->dev_raw[i], cfg->max_seq_len, &r->dev[i], err, errlen) != 0)
             return -1;
-    if (r->train.n == 0) {
-        snprintf(err, errlen, "%s/train.tsv has no examples", data_dir);
+    if (r->train.n < 2) {
+        snprintf(err, errlen, "%s/train.tsv has %d example(s); need at least 2", data_dir, r->train.n);
         return -1;
     }
-    info(cb, "task %s: %d train / %d %s examples from %s (longest %d tokens, %d truncated to %d)",
+    info(&r->cb, "task %s: %d train / %d %s examples from %s (longest %d tokens, %d at the %d limit)",
          r->task->name, r->train.n, r->dev[0].n, r->task->dev_splits[0], data_dir, r->train.longest,
          r->train.truncated, cfg->max_seq_len);
 
@@ -181,156 +315,438 @@ static int run_setup(Run *r, const TrainConfig *cfg, const TrainCallbacks *cb, c
     if (targets_parse(cfg->targets, &targets, err, errlen) != 0) return -1;
     int max_seq = r->train.longest;
     for (int i = 0; i < r->n_dev; i++) if (r->dev[i].longest > max_seq) max_seq = r->dev[i].longest;
+    AdapterForm form = ADAPTER_LORA;
+    if (!strcmp(cfg->method, "dora") || !strcmp(cfg->method, "bidora")) form = ADAPTER_DORA;
+    if (!strcmp(cfg->method, "svd") || !strcmp(cfg->method, "adalora") || !strcmp(cfg->method, "bilora"))
+        form = ADAPTER_SVD;
+    LambdaParam lp = !strcmp(cfg->lambda, "softmax") ? LAMBDA_SOFTMAX
+                     : !strcmp(cfg->lambda, "sigmoid") ? LAMBDA_SIGMOID : LAMBDA_REAL;
     ModelOptions mo = {
         .model_dir = model_dir,
         .num_labels = r->task->num_labels,
         .max_batch = cfg->batch_size,
         .max_seq = max_seq,
-        .adapter = {.rank = cfg->rank, .alpha = cfg->alpha, .dropout = cfg->lora_dropout,
-                 .targets = targets},
+        .adapter = {.rank = cfg->rank, .form = form, .alpha = cfg->alpha, .dropout = cfg->lora_dropout,
+                    .targets = targets, .lambda = lp, .bilevel = r->bilevel},
         .init_seed = cfg->seed,
     };
     if (model_load(&r->model, backend_cpu(), &mo, err, errlen) != 0) return -1;
-    size_t trainable = param_list_numel(&r->model->params, GROUP_LOWER);
-    info(cb, "model %s (%s, %d layers, hidden %d): %zu parameters, %zu trainable (%.3f%%), "
-         "LoRA r=%d alpha=%g on %s, device %s",
-         model_dir, r->model->cfg.model_type, r->model->cfg.num_hidden_layers,
-         r->model->cfg.hidden_size, r->model->base_numel + trainable, trainable,
-         100.0 * trainable / (double)(r->model->base_numel + trainable), cfg->rank, cfg->alpha,
-         cfg->targets, r->model->be->name);
-    if (adamw_init(&r->opt, r->model->be, &r->model->params, GROUP_LOWER, cfg->weight_decay, err,
-                   errlen) != 0)
-        return -1;
+    Model *m = r->model;
+    size_t lower = param_list_numel(&m->params, GROUP_LOWER), upper = param_list_numel(&m->params, GROUP_UPPER);
+    info(&r->cb, "model %s (%s, %d layers, hidden %d): %zu parameters, %zu trainable (%.3f%%: %zu "
+         "lower, %zu upper); %s r=%d alpha=%g on %s; device %s",
+         model_dir, m->cfg.model_type, m->cfg.num_hidden_layers, m->cfg.hidden_size,
+         m->base_numel + lower + upper, lower + upper,
+         100.0 * (lower + upper) / (double)(m->base_numel + lower + upper), lower, upper, cfg->method,
+         cfg->rank, cfg->alpha, cfg->targets, m->be->name);
+    r->done.trainable_params = lower + upper;
+    r->done.upper_params = upper;
+    r->done.total_params = m->base_numel + lower + upper;
     return 0;
 }
 
-int train_run(const TrainConfig *cfg, const TrainCallbacks *cb, char *err, size_t errlen) {
-    if (cfg->batch_size <= 0 || cfg->max_seq_len < 8 || cfg->rank <= 0 || cfg->lr <= 0.0f ||
-        (cfg->steps <= 0 && cfg->epochs <= 0)) {
-        snprintf(err, errlen, "invalid settings: need --batch-size > 0, --max-seq-len >= 8, "
-                 "--rank > 0, --lr > 0 and --steps or --epochs > 0");
-        return -1;
-    }
-    Run r;
-    memset(&r, 0, sizeof(r));
-    if (run_setup(&r, cfg, cb, err, errlen) != 0) { run_free(&r); return -1; }
-    Model *m = r.model;
+int run_create(Run **out, const TrainConfig *cfg_in, const TrainCallbacks *cb, char *err, size_t errlen) {
+    *out = NULL;
+    Run *r = calloc(1, sizeof(*r));
+    if (!r) { snprintf(err, errlen, "out of memory"); return -1; }
+    r->cfg = *cfg_in;
+    if (cb) r->cb = *cb;
+    if (train_config_check(&r->cfg, err, errlen) != 0) { free(r); return -1; }
+    const TrainConfig *cfg = &r->cfg;
+    r->bilevel = is_bilevel(cfg->method);
+    if (setup_data(r, err, errlen) != 0) { run_free(r); return -1; }
+    Model *m = r->model;
+    const Backend *be = m->be;
     const int B = cfg->batch_size;
-    int n_train = r.train.n;
-    if (cfg->overfit_batch > 0) n_train = cfg->overfit_batch < n_train ? cfg->overfit_batch : n_train;
-    long steps_per_epoch = (n_train + B - 1) / B;
-    long total = cfg->steps > 0 ? cfg->steps : steps_per_epoch * cfg->epochs;
-    long warmup = (long)(cfg->warmup_ratio * total);
-    long eval_every = cfg->eval_every > 0 ? cfg->eval_every : steps_per_epoch;
-    int pad = tokenizer_pad_id(r.tok);
 
-    r.order = malloc(sizeof(int) * n_train);
+    r->n_train = r->train.n;
+    if (cfg->overfit_batch > 0 && cfg->overfit_batch < r->n_train) r->n_train = cfg->overfit_batch;
+    int shuffle_on = cfg->overfit_batch <= 0;
+    uint64_t data_rng = rng_derive(cfg->seed, 2);
+    r->all = (Stream){.idx = malloc(sizeof(int) * r->n_train), .n = r->n_train, .rng = data_rng,
+                      .shuffle = shuffle_on};
+    r->d1 = (Stream){.idx = malloc(sizeof(int) * r->n_train), .rng = rng_derive(cfg->seed, 5),
+                     .shuffle = shuffle_on};
+    r->d2 = (Stream){.idx = malloc(sizeof(int) * r->n_train), .rng = rng_derive(cfg->seed, 6),
+                     .shuffle = shuffle_on};
+    r->bidx = malloc(sizeof(int) * B);
+    r->b1idx = malloc(sizeof(int) * B);
+    if (!r->all.idx || !r->d1.idx || !r->d2.idx || !r->bidx || !r->b1idx) goto oom;
+    for (int i = 0; i < r->n_train; i++) r->all.idx[i] = i;
+    if (shuffle_on) shuffle(r->all.idx, r->n_train, &r->all.rng);
+    split_d1_d2(r->n_train, cfg->split_ratio, cfg->seed, r->d1.idx, &r->d1.n, r->d2.idx, &r->d2.n);
+    if (shuffle_on) {
+        shuffle(r->d1.idx, r->d1.n, &r->d1.rng);
+        shuffle(r->d2.idx, r->d2.n, &r->d2.rng);
+    }
+    if (r->bilevel)
+        info(&r->cb, "split: D1 %d / D2 %d examples (ratio %g, seed %llu); dev untouched", r->d1.n,
+             r->d2.n, cfg->split_ratio, (unsigned long long)cfg->seed);
+
+    /* the training examples scored at each evaluation: a fixed seeded sample */
+    r->n_te = cfg->eval_train_examples < r->train.n ? cfg->eval_train_examples : r->train.n;
+    if (cfg->overfit_batch > 0) r->n_te = r->n_train;
+    r->train_eval_idx = malloc(sizeof(int) * (r->train.n > 0 ? r->train.n : 1));
     int dev_max = 1;
-    for (int d = 0; d < r.n_dev; d++) if (r.dev[d].n > dev_max) dev_max = r.dev[d].n;
-    r.dev_idx = malloc(sizeof(int) * dev_max);
-    int n_te = cfg->eval_train_examples < r.train.n ? cfg->eval_train_examples : r.train.n;
-    if (cfg->overfit_batch > 0) n_te = n_train;
-    r.train_eval_idx = malloc(sizeof(int) * (n_te > 0 ? n_te : 1));
-    if (!r.order || !r.dev_idx || !r.train_eval_idx) {
-        snprintf(err, errlen, "out of memory");
-        run_free(&r);
+    for (int d = 0; d < r->n_dev; d++) if (r->dev[d].n > dev_max) dev_max = r->dev[d].n;
+    r->dev_idx = malloc(sizeof(int) * dev_max);
+    if (!r->train_eval_idx || !r->dev_idx) goto oom;
+    for (int i = 0; i < r->train.n; i++) r->train_eval_idx[i] = i;
+    if (shuffle_on) {
+        uint64_t erng = rng_derive(cfg->seed, 3);
+        shuffle(r->train_eval_idx, r->train.n, &erng);
+    }
+
+    long steps_per_epoch = ((r->bilevel ? r->d1.n : r->n_train) + B - 1) / B;
+    if (r->bilevel) steps_per_epoch = (steps_per_epoch + cfg->lower_steps - 1) / cfg->lower_steps;
+    r->phase1_total = cfg->steps > 0 ? cfg->steps : steps_per_epoch * cfg->epochs;
+    r->total = r->phase1_total + (!strcmp(cfg->method, "bidora") ? cfg->phase2_steps : 0);
+    r->warmup = (long)(cfg->warmup_ratio * r->phase1_total);
+    r->eval_every = cfg->eval_every > 0 ? cfg->eval_every : steps_per_epoch;
+    r->spectrum_every = cfg->spectrum_every > 0 ? cfg->spectrum_every : r->eval_every;
+    r->phase = 1;
+
+    if (adamw_init(&r->opt_lower, be, &m->params, GROUP_LOWER, cfg->lower_weight_decay, err, errlen) != 0 ||
+        adamw_init(&r->opt_upper, be, &m->params, GROUP_UPPER, cfg->upper_weight_decay, err, errlen) != 0) {
+        run_free(r);
         return -1;
     }
-    uint64_t data_rng = rng_derive(cfg->seed, 2);
-    for (int i = 0; i < n_train; i++) r.order[i] = i;
-    if (cfg->overfit_batch <= 0) shuffle(r.order, n_train, &data_rng);
-    /* the training examples scored at each evaluation: a fixed seeded sample */
-    {
-        int *all = malloc(sizeof(int) * r.train.n);
-        if (!all) { snprintf(err, errlen, "out of memory"); run_free(&r); return -1; }
-        uint64_t erng = rng_derive(cfg->seed, 3);
-        for (int i = 0; i < r.train.n; i++) all[i] = i;
-        if (cfg->overfit_batch <= 0) shuffle(all, r.train.n, &erng);
-        memcpy(r.train_eval_idx, all, sizeof(int) * n_te);
-        free(all);
+    if (r->bilevel) {
+        size_t nl = param_list_numel(&m->params, GROUP_LOWER), nu = param_list_numel(&m->params, GROUP_UPPER);
+        if (hyperwork_init(&r->hw, be, nl, nu) != 0) goto oom;
+        if (!(r->hyper = be->alloc(sizeof(float) * (nu ? nu : 1)))) goto oom;
+        hypergrad_parse(cfg->hypergrad, &r->ho.method);
+        r->ho.darts_radius = cfg->darts_radius;
+        r->ho.darts_xi = cfg->darts_xi;
+        r->ho.neumann_steps = cfg->neumann_steps;
+        r->ho.neumann_alpha = cfg->neumann_alpha;
+        r->init_lower = malloc(sizeof(float) * (nl ? nl : 1));
+        if (!r->init_lower) goto oom;
+        float *tmp = be->alloc(sizeof(float) * (nl ? nl : 1));
+        if (!tmp) goto oom;
+        group_gather(be, &m->params, GROUP_LOWER, 0, tmp);
+        be->download(r->init_lower, tmp, sizeof(float) * nl);
+        be->release(tmp);
     }
-
-    DoneInfo done;
-    memset(&done, 0, sizeof(done));
-    done.trainable_params = param_list_numel(&m->params, GROUP_LOWER);
-    done.total_params = m->base_numel + done.trainable_params;
-    double t0 = now_s(), t_last = t0;
-    long cursor = 0;
-    int rc = 0;
-    int *bidx = malloc(sizeof(int) * B);
-    if (!bidx) { snprintf(err, errlen, "out of memory"); run_free(&r); return -1; }
-    for (long step = 1; step <= total && rc == 0; step++) {
-        int nb = 0;
-        while (nb < B) {
-            if (cursor == n_train) {
-                cursor = 0;
-                if (cfg->overfit_batch <= 0) shuffle(r.order, n_train, &data_rng);
-                if (nb > 0) break; /* the epoch's last, partial batch */
+    if (m->adapter.form == ADAPTER_DORA) {
+        size_t n = 0;
+        for (int i = 0; i < m->params.n; i++)
+            if (strstr(m->params.t[i].name, "lora_magnitude_vector")) n += m->params.t[i].numel;
+        r->m0 = malloc(sizeof(float) * (n ? n : 1));
+        if (!r->m0) goto oom;
+        size_t off = 0;
+        for (int i = 0; i < m->params.n; i++)
+            if (strstr(m->params.t[i].name, "lora_magnitude_vector")) {
+                be->download(r->m0 + off, m->params.t[i].data, sizeof(float) * m->params.t[i].numel);
+                off += m->params.t[i].numel;
             }
-            bidx[nb++] = r.order[cursor++];
-        }
-        Batch bt;
-        if (batch_build(&r.train, bidx, nb, pad, &bt) != 0) {
-            snprintf(err, errlen, "out of memory");
-            rc = -1;
-            break;
-        }
-        uint64_t step_seed = rng_derive(cfg->seed, 1000003ULL + (uint64_t)step);
-        model_zero_grad(m);
-        if (model_forward(m, &bt, 1, step_seed, err, errlen) != 0) { batch_free(&bt); rc = -1; break; }
-        double loss = model_loss(m, &bt, 1.0f, NULL);
-        batch_free(&bt);
-        if (!isfinite(loss)) {
-            snprintf(err, errlen, "loss became %f at step %ld (lr %g); stopping instead of training "
-                     "on garbage", loss, step, cfg->lr);
-            rc = -1;
-            break;
-        }
-        model_backward(m, step_seed);
-        double gn = clip_grad_norm(m->be, &m->params, GROUP_LOWER, cfg->max_grad_norm);
-        float lr = lr_linear_schedule(cfg->lr, step - 1, warmup, total);
-        adamw_step(&r.opt, lr);
-        done.final_train_loss = loss;
+    }
+    if (!strcmp(cfg->method, "adalora")) {
+        size_t n = param_list_numel(&m->params, GROUP_LOWER);
+        r->ipt_avg = calloc(n ? n : 1, sizeof(float));
+        r->unc_avg = calloc(n ? n : 1, sizeof(float));
+        if (!r->ipt_avg || !r->unc_avg) goto oom;
+    }
+    r->t0 = r->t_last = now_s();
+    *out = r;
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory setting up the run");
+    run_free(r);
+    return -1;
+}
 
-        double t = now_s();
-        StepInfo si = {.step = step, .total_steps = total,
-                       .epoch = (double)(step * B) / n_train, .loss = loss, .lr = lr,
-                       .grad_norm = gn, .examples_per_s = nb / (t - t_last),
-                       .step_seconds = t - t_last};
-        t_last = t;
-        if (cb && cb->on_step) cb->on_step(cb->ctx, &si);
-
-        if (step % eval_every == 0 || step == total) {
-            EvalInfo ev;
-            memset(&ev, 0, sizeof(ev));
-            ev.step = step;
-            ev.split = "train";
-            if (evaluate(m, r.task, &r.train, r.train_eval_idx, n_te, B, pad, &ev, err, errlen) != 0) {
-                rc = -1;
-                break;
-            }
-            if (cb && cb->on_eval) cb->on_eval(cb->ctx, &ev);
-            for (int d = 0; d < r.n_dev && cfg->overfit_batch <= 0; d++) {
-                EvalInfo dv;
-                memset(&dv, 0, sizeof(dv));
-                dv.step = step;
-                dv.split = r.task->dev_splits[d];
-                for (int i = 0; i < r.dev[d].n; i++) r.dev_idx[i] = i;
-                if (evaluate(m, r.task, &r.dev[d], r.dev_idx, r.dev[d].n, B, pad, &dv, err,
-                             errlen) != 0) {
-                    rc = -1;
-                    break;
+/* ---- AdaLoRA: importance-score rank allocation (PEFT's RankAllocator) ----
+ * s(w) = Ī(w)·Ū(w), Ī = EMA(|w·∇w|, β1 = 0.85), Ū = EMA(|I − Ī|, β2 = 0.85);
+ * a triplet's score is s(λ_i) + mean_j s(Q_ij) + mean_j s(P_ji). The budget
+ * (total kept triplets) stays at rank·n for the first tinit of the steps,
+ * falls cubically to target_rank·n, and is held for the last tfinal; every
+ * delta_t steps the λ_i below the budget's threshold are set to 0. */
+static void adalora_update(Run *r) {
+    Model *m = r->model;
+    const Backend *be = m->be;
+    const float b1 = 0.85f, b2 = 0.85f;
+    size_t off = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        ParamTensor *p = &m->params.t[i];
+        if (p->group != GROUP_LOWER) continue;
+        if (strstr(p->name, ".lora_")) {
+            float *w = malloc(sizeof(float) * p->numel), *g = malloc(sizeof(float) * p->numel);
+            if (w && g) {
+                be->download(w, p->data, sizeof(float) * p->numel);
+                be->download(g, p->grad, sizeof(float) * p->numel);
+                for (size_t k = 0; k < p->numel; k++) {
+                    float ipt = fabsf(w[k] * g[k]);
+                    float *ia = &r->ipt_avg[off + k], *ua = &r->unc_avg[off + k];
+                    *ia = b1 * *ia + (1 - b1) * ipt;
+                    *ua = b2 * *ua + (1 - b2) * fabsf(ipt - *ia);
                 }
-                if (cb && cb->on_eval) cb->on_eval(cb->ctx, &dv);
-                if (d == 0) { done.last_dev = dv; done.has_dev = 1; }
             }
-            t_last = now_s(); /* evaluation time is not training throughput */
+            free(w);
+            free(g);
         }
-        done.steps = step;
+        off += p->numel;
     }
-    free(bidx);
-    done.seconds = now_s() - t0;
-    if (rc == 0 && cb && cb->on_done) cb->on_done(cb->ctx, &done);
-    run_free(&r);
-    return rc;
+    long T = r->phase1_total, t = r->step;
+    long ti = (long)(r->cfg.tinit * T), tf = (long)(r->cfg.tfinal * T);
+    if (t <= ti || (t % r->cfg.delta_t != 0 && t < T - tf)) return;
+    int n_ad = 0;
+    for (int l = 0; l < m->cfg.num_hidden_layers; l++)
+        for (int k = 0; k < TARGET_COUNT; k++) n_ad += (m->adapter.targets >> k) & 1;
+    int R = m->adapter.rank;
+    double init_b = (double)R * n_ad, target_b = (double)r->cfg.target_rank * n_ad;
+    double budget;
+    if (t >= T - tf) budget = target_b;
+    else {
+        double frac = 1.0 - (double)(t - ti) / (double)(T - tf - ti);
+        budget = target_b + (init_b - target_b) * frac * frac * frac;
+    }
+    /* triplet scores */
+    float *scores = malloc(sizeof(float) * (size_t)R * n_ad);
+    if (!scores) return;
+    int a = 0;
+    for (int l = 0; l < m->cfg.num_hidden_layers; l++)
+        for (int k = 0; k < TARGET_COUNT; k++) {
+            if (!(m->adapter.targets & (1 << k))) continue;
+            Adapter *ad = &m->layers[l].adapters[k];
+            char pre[PARAM_NAME_MAX];
+            snprintf(pre, sizeof(pre), "encoder.layer.%d", l);
+            /* find the offsets of this adapter's A, B, E in the lower vector */
+            size_t o = 0, oa = 0, ob = 0, oe = 0;
+            for (int i = 0; i < m->params.n; i++) {
+                ParamTensor *p = &m->params.t[i];
+                if (p->group != GROUP_LOWER) continue;
+                if (p->data == ad->A) oa = o;
+                if (p->data == ad->B) ob = o;
+                if (p->data == ad->E) oe = o;
+                o += p->numel;
+            }
+            for (int j = 0; j < R; j++) {
+                double sa = 0, sb = 0;
+                for (int c = 0; c < ad->in; c++) {
+                    size_t q = oa + (size_t)j * ad->in + c;
+                    sa += r->ipt_avg[q] * r->unc_avg[q];
+                }
+                for (int c = 0; c < ad->out; c++) {
+                    size_t q = ob + (size_t)c * R + j;
+                    sb += r->ipt_avg[q] * r->unc_avg[q];
+                }
+                size_t qe = oe + j;
+                scores[a * R + j] = (float)(r->ipt_avg[qe] * r->unc_avg[qe] + sa / ad->in + sb / ad->out);
+            }
+            a++;
+        }
+    int keep = (int)budget, total = R * n_ad;
+    if (keep < total) {
+        float *sorted = malloc(sizeof(float) * total);
+        if (sorted) {
+            memcpy(sorted, scores, sizeof(float) * total);
+            /* threshold: the (total-keep)-th smallest score */
+            for (int i = 1; i < total; i++) {
+                float v = sorted[i];
+                int j = i - 1;
+                while (j >= 0 && sorted[j] > v) { sorted[j + 1] = sorted[j]; j--; }
+                sorted[j + 1] = v;
+            }
+            float thr = sorted[total - keep - 1];
+            a = 0;
+            for (int l = 0; l < m->cfg.num_hidden_layers; l++)
+                for (int k = 0; k < TARGET_COUNT; k++) {
+                    if (!(m->adapter.targets & (1 << k))) continue;
+                    Adapter *ad = &m->layers[l].adapters[k];
+                    float *e = malloc(sizeof(float) * R);
+                    if (e) {
+                        be->download(e, ad->E, sizeof(float) * R);
+                        for (int j = 0; j < R; j++)
+                            if (scores[a * R + j] <= thr) e[j] = 0.0f;
+                        be->upload(ad->E, e, sizeof(float) * R);
+                        free(e);
+                    }
+                    a++;
+                }
+            free(sorted);
+        }
+    }
+    free(scores);
+}
+
+static int publish_spectrum(Run *r, char *err, size_t errlen) {
+    if (!r->cb.on_spectrum) return 0;
+    SpectrumInfo s;
+    if (spectrum_compute(r->model, r->m0, &s, err, errlen) != 0) { spectrum_free(&s); return -1; }
+    s.step = r->step;
+    r->cb.on_spectrum(r->cb.ctx, &s);
+    spectrum_free(&s);
+    return 0;
+}
+
+static int run_evaluations(Run *r, char *err, size_t errlen) {
+    EvalInfo ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.step = r->step;
+    ev.split = "train";
+    if (evaluate(r, &r->train, r->train_eval_idx, r->n_te, &ev, err, errlen) != 0) return -1;
+    if (r->cb.on_eval) r->cb.on_eval(r->cb.ctx, &ev);
+    r->done.last_train = ev;
+    for (int d = 0; d < r->n_dev && r->cfg.overfit_batch <= 0; d++) {
+        EvalInfo dv;
+        memset(&dv, 0, sizeof(dv));
+        dv.step = r->step;
+        dv.split = r->task->dev_splits[d];
+        for (int i = 0; i < r->dev[d].n; i++) r->dev_idx[i] = i;
+        if (evaluate(r, &r->dev[d], r->dev_idx, r->dev[d].n, &dv, err, errlen) != 0) return -1;
+        if (r->cb.on_eval) r->cb.on_eval(r->cb.ctx, &dv);
+        if (d == 0) { r->done.last_dev = dv; r->done.has_dev = 1; }
+    }
+    return 0;
+}
+
+/* One single-level step on a batch from stream s: returns the loss. */
+static double lower_step(Run *r, Stream *s, float lr, uint64_t seed, int *idx_out, int *nb_out,
+                         double *gn, char *err, size_t errlen) {
+    Model *m = r->model;
+    int nb = stream_next(s, r->bidx, r->cfg.batch_size);
+    if (idx_out) memcpy(idx_out, r->bidx, sizeof(int) * nb);
+    if (nb_out) *nb_out = nb;
+    Batch bt;
+    if (batch_build(&r->train, r->bidx, nb, r->pad, &bt) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return NAN;
+    }
+    model_zero_grad(m);
+    if (model_forward(m, &bt, 1, seed, err, errlen) != 0) { batch_free(&bt); return NAN; }
+    double loss = model_loss(m, &bt, 1.0f, NULL);
+    batch_free(&bt);
+    model_backward(m, seed);
+    /* R1's gradient joins the task loss's; the reported loss stays the task loss */
+    if (r->cfg.gamma1 > 0 && m->adapter.form == ADAPTER_SVD && r->phase == 1)
+        r->last_reg = model_orth_reg(m, r->cfg.gamma1);
+    *gn = clip_grad_norm(m->be, &m->params, GROUP_LOWER, r->cfg.max_grad_norm);
+    if (isfinite(loss)) {
+        if (!strcmp(r->cfg.method, "adalora")) adalora_update(r);
+        adamw_step(&r->opt_lower, lr);
+    }
+    return loss;
+}
+
+int run_step(Run *r, char *err, size_t errlen) {
+    if (r->step >= r->total) return 1;
+    const TrainConfig *cfg = &r->cfg;
+    Model *m = r->model;
+    const Backend *be = m->be;
+    r->step++;
+    if (r->phase == 1 && r->step > r->phase1_total) {
+        /* bidora phase 2: A, B restart from their initial values; m stays */
+        r->phase = 2;
+        float *tmp = be->alloc(sizeof(float) * r->hw.nl);
+        if (!tmp) { snprintf(err, errlen, "out of memory"); return -1; }
+        be->upload(tmp, r->init_lower, sizeof(float) * r->hw.nl);
+        /* restore only the adapters' A and B, keep the head */
+        size_t off = 0;
+        for (int i = 0; i < m->params.n; i++) {
+            ParamTensor *p = &m->params.t[i];
+            if (p->group != GROUP_LOWER) continue;
+            if (strstr(p->name, ".lora_A") || strstr(p->name, ".lora_B"))
+                be->copy(p->data, tmp + off, sizeof(float) * p->numel);
+            off += p->numel;
+        }
+        be->release(tmp);
+        adamw_free(&r->opt_lower);
+        if (adamw_init(&r->opt_lower, be, &m->params, GROUP_LOWER, cfg->lower_weight_decay, err, errlen) != 0)
+            return -1;
+        info(&r->cb, "bidora phase 2: direction (A, B) restarted from its initial values, trained on "
+             "all %d examples for %ld steps with the learned magnitude fixed", r->n_train,
+             cfg->phase2_steps);
+    }
+    uint64_t seed = rng_derive(cfg->seed, 1000003ULL + (uint64_t)r->step * 64);
+    StepInfo si = {.step = r->step, .total_steps = r->total, .phase = r->phase,
+                   .upper_loss = NAN, .hypergrad_norm = NAN, .upper_lr = NAN};
+    int examples = 0;
+    double gn = 0;
+    if (r->phase == 2) {
+        long t2 = r->step - r->phase1_total - 1;
+        si.lr = lr_linear_schedule(cfg->phase2_lr, t2, (long)(cfg->warmup_ratio * cfg->phase2_steps),
+                                   cfg->phase2_steps);
+        int nb;
+        si.loss = lower_step(r, &r->all, si.lr, seed, NULL, &nb, &gn, err, errlen);
+        examples = nb;
+    } else if (!r->bilevel) {
+        si.lr = lr_linear_schedule(cfg->lower_lr, r->step - 1, r->warmup, r->phase1_total);
+        int nb;
+        si.loss = lower_step(r, &r->all, si.lr, seed, NULL, &nb, &gn, err, errlen);
+        examples = nb;
+    } else {
+        si.lr = lr_linear_schedule(cfg->lower_lr, r->step - 1, r->warmup, r->phase1_total);
+        si.upper_lr = lr_linear_schedule(cfg->upper_lr, r->step - 1, r->warmup, r->phase1_total);
+        int n1 = 0;
+        for (int k = 0; k < cfg->lower_steps; k++) {
+            si.loss = lower_step(r, &r->d1, si.lr, seed + 1 + k, r->b1idx, &n1, &gn, err, errlen);
+            examples += n1;
+            if (!isfinite(si.loss)) break;
+        }
+        Batch b1, b2;
+        if (isfinite(si.loss) && batch_build(&r->train, r->b1idx, n1, r->pad, &b1) == 0) {
+            for (int k = 0; k < cfg->upper_steps; k++) {
+                int n2 = stream_next(&r->d2, r->bidx, cfg->batch_size);
+                examples += n2;
+                if (batch_build(&r->train, r->bidx, n2, r->pad, &b2) != 0) break;
+                ModelProblem mp = {.m = m, .batch = {NULL, &b1, &b2},
+                                   .seed = {0, seed + 1 + cfg->lower_steps - 1, seed + 32 + k},
+                                   .train = 1, .gamma1 = cfg->gamma1, .gamma2 = cfg->gamma2};
+                if (m->adapter.form != ADAPTER_SVD) mp.gamma1 = mp.gamma2 = 0;
+                HyperProblem pb;
+                model_problem_bind(&pb, &mp);
+                /* the hypergradient lands in the upper group's gradients */
+                double l2;
+                hypergrad_compute(&pb, &r->ho, NULL, r->hyper, &r->hw, &l2, NULL);
+                group_scatter(be, &m->params, GROUP_UPPER, 1, r->hyper);
+                si.upper_loss = l2;
+                si.hypergrad_norm = clip_grad_norm(be, &m->params, GROUP_UPPER, cfg->max_grad_norm);
+                if (isfinite(l2)) adamw_step(&r->opt_upper, si.upper_lr);
+                batch_free(&b2);
+            }
+            batch_free(&b1);
+        }
+    }
+    if (!isfinite(si.loss) || (r->bilevel && r->phase == 1 && !isfinite(si.upper_loss))) {
+        if (!err[0] || strstr(err, "loss") == NULL)
+            snprintf(err, errlen, "loss became %s at step %ld (lower lr %g%s); stopping instead of "
+                     "training on garbage", isfinite(si.loss) ? "non-finite in the upper level" : "NaN/inf",
+                     r->step, si.lr, r->bilevel ? ", see --upper-lr" : "");
+        return -1;
+    }
+    double t = now_s();
+    si.grad_norm = gn;
+    si.reg = m->adapter.form == ADAPTER_SVD ? r->last_reg : NAN;
+    si.epoch = (double)r->step * (r->bilevel && r->phase == 1 ? (double)cfg->lower_steps * cfg->batch_size / r->d1.n
+                                                              : (double)cfg->batch_size / r->n_train);
+    si.examples_per_s = examples / (t - r->t_last);
+    si.step_seconds = t - r->t_last;
+    r->t_last = t;
+    if (r->cb.on_step) r->cb.on_step(r->cb.ctx, &si);
+    r->done.final_train_loss = si.loss;
+    r->done.steps = r->step;
+    if (r->step % r->eval_every == 0 || r->step == r->total || r->step == r->phase1_total) {
+        if (run_evaluations(r, err, errlen) != 0) return -1;
+    }
+    if (r->step % r->spectrum_every == 0 || r->step == r->total)
+        if (publish_spectrum(r, err, errlen) != 0) return -1;
+    r->t_last = now_s(); /* evaluation time is not training throughput */
+    return r->step >= r->total ? 1 : 0;
+}
+
+void run_finish(Run *r) {
+    r->done.seconds = now_s() - r->t0;
+    if (r->cb.on_done) r->cb.on_done(r->cb.ctx, &r->done);
+}
+
+int train_run(const TrainConfig *cfg, const TrainCallbacks *cb, char *err, size_t errlen) {
+    Run *r;
+    err[0] = 0;
+    if (run_create(&r, cfg, cb, err, errlen) != 0) return -1;
+    int rc;
+    while ((rc = run_step(r, err, errlen)) == 0) {}
+    if (rc == 1) run_finish(r);
+    run_free(r);
+    return rc == 1 ? 0 : -1;
 }

@@ -1,7 +1,8 @@
-/* One fine-tuning run on a GLUE task: data, model, optimizer and the loop.
- * Front ends fill a TrainConfig (the field names are the CLI flags and the
- * JSON keys), then call train_run with callbacks that receive each step and
- * evaluation as it happens. */
+/* One fine-tuning run on a GLUE task: data, model, optimizers and the loop,
+ * for every method: lora, dora, svd, adalora (single level) and bilora,
+ * bidora (bi-level). Front ends fill a TrainConfig (the field names are the
+ * CLI flags with '-' for '_', and the JSON keys), then either call train_run
+ * (to completion) or drive a Run step by step (the trainer thread does). */
 #ifndef BILORA_ENGINE_TRAIN_H
 #define BILORA_ENGINE_TRAIN_H
 
@@ -14,33 +15,61 @@ typedef struct {
     char model[1024];       /* directory or name on the asset path */
     char task[64];          /* GLUE task name */
     char data[1024];        /* task directory; empty: found on the asset path */
-    char method[16];        /* "lora" */
+    char method[16];        /* lora | dora | svd | adalora | bilora | bidora */
     int rank;
     float alpha;
     float lora_dropout;
     char targets[128];      /* "query,value" */
-    float lr;
-    float weight_decay;
+    char lambda[16];        /* svd forms: auto | real | softmax | sigmoid */
+    float lower_lr;         /* (--lr) the lower level / single-level learning rate */
+    float upper_lr;
+    float lower_weight_decay; /* (--weight-decay) */
+    float upper_weight_decay;
     float warmup_ratio;
     float max_grad_norm;
     int batch_size;
     int max_seq_len;
     int epochs;
-    long steps;             /* > 0 overrides epochs */
+    long steps;             /* > 0 overrides epochs (global steps for bi-level methods) */
     long eval_every;        /* 0: at the end of every epoch */
+    long spectrum_every;    /* 0: with every evaluation */
     int eval_train_examples;/* training examples scored at each evaluation */
     uint64_t seed;
     char device[16];        /* "cpu" */
     int overfit_batch;      /* > 0: train on a fixed first batch of this many examples */
+    /* bi-level */
+    float split_ratio;      /* |D1| / |D| */
+    int lower_steps;        /* T1 */
+    int upper_steps;        /* T2 */
+    float gamma1;           /* R1 weight (orthogonality of P, Q) */
+    float gamma2;           /* R2 weight (entropy of sigmoid λ) */
+    char hypergrad[16];     /* first-order | darts | neumann */
+    float darts_radius;
+    float darts_xi;         /* <= 0: no factor (Betty) */
+    int neumann_steps;
+    float neumann_alpha;
+    long phase2_steps;      /* bidora: direction retraining with m fixed */
+    float phase2_lr;
+    /* adalora */
+    int target_rank;        /* average rank kept at the end */
+    float tinit, tfinal;    /* fractions of the steps: warm-up / final fine-tuning */
+    int delta_t;            /* steps between budget reallocations */
 } TrainConfig;
 
 void train_config_defaults(TrainConfig *c);
+/* Fills method-dependent defaults left at "auto" and checks every value;
+ * -1 with a message naming the flag and the allowed range. */
+int train_config_check(TrainConfig *c, char *err, size_t errlen);
 
 typedef struct {
     long step, total_steps;
-    double epoch;           /* fractional */
-    double loss;
-    float lr;
+    int phase;              /* 1; bidora's direction retraining is 2 */
+    double epoch;           /* fractional, over the training set */
+    double loss;            /* L1: the lower / single-level task loss */
+    double reg;             /* R1 (svd forms; NAN otherwise), weighted by gamma1 in training */
+    double upper_loss;      /* L2 (bi-level methods; NAN otherwise) */
+    double hypergrad_norm;  /* ‖hypergradient‖ (bi-level; NAN otherwise) */
+    float lr, upper_lr;
     double grad_norm;
     double examples_per_s;
     double step_seconds;    /* wall time of this step */
@@ -54,13 +83,29 @@ typedef struct {
     int examples;
 } EvalInfo;
 
+#define SPECTRUM_NAME 32
+typedef struct {
+    char name[SPECTRUM_NAME];   /* "L3.query" */
+    int n;                      /* values in this matrix (rank; adalora: kept) */
+    float *values;              /* descending */
+    double orth;                /* svd: ‖PᵀP−I‖ + ‖QQᵀ−I‖ (else NAN) */
+    double magnitude_change;    /* dora: ‖m − m0‖ / ‖m0‖ (else NAN) */
+    double direction_change;    /* dora: ‖BA‖_F·s / ‖W0‖_F (else NAN) */
+} SpectrumRow;
+
+typedef struct {
+    long step;
+    int n;
+    SpectrumRow *rows;
+} SpectrumInfo;
+
 typedef struct {
     long steps;
     double seconds;
     double final_train_loss;
-    EvalInfo last_dev;
+    EvalInfo last_dev, last_train;
     int has_dev;
-    size_t trainable_params, total_params;
+    size_t trainable_params, total_params, upper_params;
 } DoneInfo;
 
 typedef struct {
@@ -68,10 +113,25 @@ typedef struct {
     void (*on_info)(void *ctx, const char *message);   /* set-up lines (data sizes, model) */
     void (*on_step)(void *ctx, const StepInfo *s);
     void (*on_eval)(void *ctx, const EvalInfo *e);
+    void (*on_spectrum)(void *ctx, const SpectrumInfo *s);
     void (*on_done)(void *ctx, const DoneInfo *d);
 } TrainCallbacks;
 
+typedef struct Run Run;
+
+int run_create(Run **out, const TrainConfig *cfg, const TrainCallbacks *cb, char *err, size_t errlen);
+/* One global step (and its evaluation when due). 1 when the run is
+ * complete, 0 to go on, -1 on error (err filled). */
+int run_step(Run *r, char *err, size_t errlen);
+/* Emits on_done. */
+void run_finish(Run *r);
+void run_free(Run *r);
+
 /* Runs to completion. Returns 0, or -1 with a message in err. */
 int train_run(const TrainConfig *cfg, const TrainCallbacks *cb, char *err, size_t errlen);
+
+/* Splits n examples into D1 (round(ratio·n), at least 1) and D2 (the rest,
+ * at least 1 when n >= 2) by a seeded shuffle. d1/d2 hold n ints. */
+void split_d1_d2(int n, float ratio, uint64_t seed, int *d1, int *n1, int *d2, int *n2);
 
 #endif

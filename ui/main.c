@@ -9,7 +9,7 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } COMMANDS[] = {
-    {"train", cmd_train, "fine-tune a model on a GLUE task (LoRA), headless"},
+    {"train", cmd_train, "fine-tune on a GLUE task: lora, dora, svd, adalora, bilora, bidora"},
     {"tokenize", cmd_tokenize, "print the token ids of each stdin line"},
     {"forward", cmd_forward, "run the base encoder on each stdin line, write hidden states"},
     {"models", cmd_models, "list the base models found on the asset search path"},
