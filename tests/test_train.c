@@ -1,0 +1,236 @@
+/* The training loop: the D1/D2 split, the spectrum's singular values, and
+ * short runs of every method on a small synthetic SST-2-layout task with a
+ * tiny model built here (determinism, events, phases). */
+#include "engine/spectrum.h"
+#include "engine/train.h"
+#include "engine/rng.h"
+#include "tests/fixtures.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+START_TEST(split_is_disjoint_covering_and_seeded) {
+    int n = 1001;
+    int *d1 = malloc(sizeof(int) * n), *d2 = malloc(sizeof(int) * n), *seen = calloc(n, sizeof(int));
+    int *e1 = malloc(sizeof(int) * n), *e2 = malloc(sizeof(int) * n);
+    float ratios[] = {0.8f, 0.5f, 0.1f, 0.99f};
+    for (int k = 0; k < 4; k++) {
+        int n1, n2;
+        split_d1_d2(n, ratios[k], 7, d1, &n1, d2, &n2);
+        ck_assert_int_eq(n1 + n2, n);
+        ck_assert_int_eq(n1, (int)lround(ratios[k] * n));
+        memset(seen, 0, sizeof(int) * n);
+        for (int i = 0; i < n1; i++) seen[d1[i]]++;
+        for (int i = 0; i < n2; i++) seen[d2[i]]++;
+        for (int i = 0; i < n; i++) ck_assert_msg(seen[i] == 1, "example %d in %d parts", i, seen[i]);
+        int m1, m2;
+        split_d1_d2(n, ratios[k], 7, e1, &m1, e2, &m2); /* same seed: same split */
+        ck_assert(m1 == n1 && memcmp(d1, e1, sizeof(int) * n1) == 0);
+        split_d1_d2(n, ratios[k], 8, e1, &m1, e2, &m2); /* another seed: another split */
+        ck_assert(memcmp(d1, e1, sizeof(int) * n1) != 0);
+    }
+    int n1, n2;
+    split_d1_d2(2, 0.99f, 1, d1, &n1, d2, &n2); /* both parts non-empty */
+    ck_assert(n1 == 1 && n2 == 1);
+    free(d1); free(d2); free(seen); free(e1); free(e2);
+}
+END_TEST
+
+START_TEST(lowrank_singular_values_are_exact) {
+    /* B = U diag(σ), A = Vᵀ with orthonormal U (6×3), V (5×3): σ(s·BA) = s·σ */
+    const int out = 6, in = 5, r = 3;
+    float U[6 * 3] = {0}, Vt[3 * 5] = {0}, B[6 * 3], sv[3];
+    /* orthonormal columns by construction: permuted unit vectors with signs */
+    U[0 * 3 + 0] = 1; U[2 * 3 + 1] = -1; U[5 * 3 + 2] = 1;
+    Vt[0 * 5 + 4] = 1; Vt[1 * 5 + 1] = 1; Vt[2 * 5 + 0] = -1;
+    float sigma[3] = {0.5f, 3.0f, 1.25f};
+    for (int i = 0; i < out; i++)
+        for (int j = 0; j < r; j++) B[i * r + j] = U[i * r + j] * sigma[j];
+    ck_assert_int_eq(lowrank_singular_values(B, Vt, out, in, r, 2.0f, sv), 0);
+    ck_assert(fabsf(sv[0] - 6.0f) < 1e-5f && fabsf(sv[1] - 2.5f) < 1e-5f && fabsf(sv[2] - 1.0f) < 1e-5f);
+    /* a random pair against the Frobenius norm: Σσ² = ‖s·BA‖²_F */
+    uint64_t rng = 3;
+    float Br[6 * 3], Ar[3 * 5];
+    for (int i = 0; i < 18; i++) Br[i] = (float)rng_normal(&rng);
+    for (int i = 0; i < 15; i++) Ar[i] = (float)rng_normal(&rng);
+    ck_assert_int_eq(lowrank_singular_values(Br, Ar, out, in, r, 1.5f, sv), 0);
+    double f = 0, s2 = 0;
+    for (int i = 0; i < out; i++)
+        for (int j = 0; j < in; j++) {
+            double acc = 0;
+            for (int k = 0; k < r; k++) acc += (double)Br[i * r + k] * Ar[k * in + j];
+            f += 2.25 * acc * acc;
+        }
+    for (int i = 0; i < r; i++) s2 += (double)sv[i] * sv[i];
+    ck_assert(fabs(f - s2) < 1e-4 * f);
+    ck_assert(sv[0] >= sv[1] && sv[1] >= sv[2]);
+}
+END_TEST
+
+/* ---- short runs on a synthetic task ---- */
+
+static const char *WORDS[] = {"good", "great", "fine", "nice", "bad", "awful", "poor", "sad",
+                              "the", "movie", "was", "a", "film", "plot", "very", "not"};
+#define NWORDS 16
+
+static void write_task(const char *dir) {
+    char path[512];
+    /* vocab: specials, then the words */
+    snprintf(path, sizeof(path), "%s/model/vocab.txt", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n");
+    for (int i = 0; i < NWORDS; i++) fprintf(f, "%s\n", WORDS[i]);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/model/tokenizer_config.json", dir);
+    f = fopen(path, "w");
+    fprintf(f, "{\"do_lower_case\": true}\n");
+    fclose(f);
+    const char *splits[2] = {"train", "dev"};
+    int counts[2] = {96, 24};
+    uint64_t rng = 11;
+    for (int s = 0; s < 2; s++) {
+        snprintf(path, sizeof(path), "%s/SST-2/%s.tsv", dir, splits[s]);
+        f = fopen(path, "w");
+        fprintf(f, "sentence\tlabel\n");
+        for (int i = 0; i < counts[s]; i++) {
+            int label = (int)rng_below(&rng, 2);
+            int w = (int)rng_below(&rng, 4) + (label ? 0 : 4);
+            fprintf(f, "the %s was %s %s\t%d\n", rng_below(&rng, 2) ? "movie" : "film",
+                    rng_below(&rng, 2) ? "very" : "a", WORDS[w], label);
+        }
+        fclose(f);
+    }
+}
+
+typedef struct {
+    int steps, evals, spectra, phase2, upper;
+    double losses[64];
+    double last_dev_loss;
+} Log;
+
+static void on_step(void *ctx, const StepInfo *s) {
+    Log *l = ctx;
+    if (l->steps < 64) l->losses[l->steps] = s->loss;
+    l->steps++;
+    l->phase2 += s->phase == 2;
+    l->upper += isfinite(s->upper_loss) && isfinite(s->hypergrad_norm);
+}
+static void on_eval(void *ctx, const EvalInfo *e) {
+    Log *l = ctx;
+    l->evals++;
+    if (!strcmp(e->split, "dev")) l->last_dev_loss = e->loss;
+}
+static void on_spectrum(void *ctx, const SpectrumInfo *s) {
+    Log *l = ctx;
+    l->spectra++;
+    ck_assert_int_eq(s->n, 2 * 2); /* 2 layers x query,value */
+    for (int i = 0; i < s->n; i++)
+        for (int j = 0; j < s->rows[i].n; j++) ck_assert(isfinite(s->rows[i].values[j]));
+}
+
+static void run_method(const char *dir, const char *method, const char *hypergrad, Log *log) {
+    TrainConfig c;
+    train_config_defaults(&c);
+    snprintf(c.model, sizeof(c.model), "%s/model", dir);
+    snprintf(c.task, sizeof(c.task), "SST-2");
+    snprintf(c.data, sizeof(c.data), "%s/SST-2", dir);
+    snprintf(c.method, sizeof(c.method), "%s", method);
+    snprintf(c.hypergrad, sizeof(c.hypergrad), "%s", hypergrad);
+    c.rank = 2;
+    c.alpha = 4;
+    c.batch_size = 8;
+    c.steps = 6;
+    c.eval_every = 3;
+    c.lower_lr = 5e-3f;
+    c.phase2_steps = 2;
+    c.target_rank = 1;
+    c.delta_t = 1;
+    memset(log, 0, sizeof(*log));
+    TrainCallbacks cb = {.ctx = log, .on_step = on_step, .on_eval = on_eval, .on_spectrum = on_spectrum};
+    char err[1024];
+    ck_assert_msg(train_run(&c, &cb, err, sizeof(err)) == 0, "%s: %s", method, err);
+}
+
+START_TEST(every_method_runs_and_is_deterministic) {
+    char dir[256], p[512];
+    fixture_tmpdir(dir);
+    snprintf(p, sizeof(p), "%s/model", dir);
+    {
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "mkdir -p '%s/model' '%s/SST-2'", dir, dir);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+    TinyModel spec = {.model_type = "bert", .layers = 2, .hidden = 8, .heads = 2, .intermediate = 16,
+                      .vocab = 5 + NWORDS, .max_pos = 16, .type_vocab = 2, .hidden_dropout = 0.1f,
+                      .attn_dropout = 0.1f, .seed = 5};
+    ck_assert_int_eq(fixture_tiny_model(p, &spec), 0);
+    write_task(dir);
+    const char *methods[] = {"lora", "dora", "svd", "adalora", "bilora", "bidora"};
+    for (int i = 0; i < 6; i++) {
+        Log a, b;
+        int bilevel = i >= 4;
+        run_method(dir, methods[i], "darts", &a);
+        int expect = 6 + (i == 5 ? 2 : 0);
+        ck_assert_msg(a.steps == expect, "%s: %d steps", methods[i], a.steps);
+        ck_assert_int_eq(a.phase2, i == 5 ? 2 : 0);
+        ck_assert_int_eq(a.upper, bilevel ? 6 : 0);
+        ck_assert_int_ge(a.evals, 4);
+        ck_assert_int_ge(a.spectra, 2);
+        run_method(dir, methods[i], "darts", &b);
+        for (int k = 0; k < a.steps; k++)
+            ck_assert_msg(a.losses[k] == b.losses[k], "%s step %d: %.9g vs %.9g (not deterministic)",
+                          methods[i], k + 1, a.losses[k], b.losses[k]);
+        ck_assert(a.last_dev_loss == b.last_dev_loss);
+    }
+    Log n, f;
+    run_method(dir, "bilora", "neumann", &n);
+    run_method(dir, "bilora", "first-order", &f);
+    ck_assert_int_eq(n.upper, 6);
+    ck_assert_int_eq(f.upper, 6);
+    fixture_rmdir(dir);
+}
+END_TEST
+
+START_TEST(bad_settings_are_refused) {
+    TrainConfig c;
+    char err[512];
+    train_config_defaults(&c);
+    snprintf(c.method, sizeof(c.method), "qlora");
+    ck_assert_int_eq(train_config_check(&c, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "--method 'qlora'"), "%s", err);
+    train_config_defaults(&c);
+    c.split_ratio = 1.0f;
+    ck_assert_int_eq(train_config_check(&c, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "--split-ratio"), "%s", err);
+    train_config_defaults(&c);
+    snprintf(c.hypergrad, sizeof(c.hypergrad), "implicit");
+    ck_assert_int_eq(train_config_check(&c, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "--hypergrad 'implicit'"), "%s", err);
+    train_config_defaults(&c);
+    c.target_rank = 99;
+    ck_assert_int_eq(train_config_check(&c, err, sizeof(err)), -1);
+    train_config_defaults(&c);
+    snprintf(c.method, sizeof(c.method), "bilora");
+    ck_assert_int_eq(train_config_check(&c, err, sizeof(err)), 0);
+    ck_assert_str_eq(c.lambda, "softmax"); /* auto resolves per method */
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("train");
+    TCase *tc = tcase_create("loop");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, split_is_disjoint_covering_and_seeded);
+    tcase_add_test(tc, lowrank_singular_values_are_exact);
+    tcase_add_test(tc, every_method_runs_and_is_deterministic);
+    tcase_add_test(tc, bad_settings_are_refused);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
