@@ -42,7 +42,7 @@ else
 CU_OBJ  :=
 endif
 
-.PHONY: all deps venv run test check-tests bench clean
+.PHONY: all deps venv run test check-tests bench tsan clean
 all: bilora
 
 deps:
@@ -74,7 +74,18 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libbilora.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libbilora.a $(LDLIBS)
 
-check-tests: bilora $(TEST_BIN)
+# The trainer's thread safety: its suite built with ThreadSanitizer (no
+# OpenMP, OpenBLAS single-threaded: only our own threads are checked).
+TSAN_BIN := $(BUILD)/tsan/test_trainer
+$(TSAN_BIN): tests/test_trainer.c $(TEST_UTIL) $(LIB_SRC) $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -I. -O1 -g -fsanitize=thread \
+	  -o $@ tests/test_trainer.c $(TEST_UTIL) $(LIB_SRC) $(TESTLIBS) $(filter-out -fopenmp,$(LDLIBS))
+
+tsan: $(TSAN_BIN)
+	OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 $(TSAN_BIN)
+
+check-tests: bilora $(TEST_BIN) $(TSAN_BIN)
 
 run: deps bilora
 	@scripts/run-default.sh

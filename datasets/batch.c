@@ -13,7 +13,6 @@ int encode_glue(const Tokenizer *tok, const GlueSplit *split, int max_len, Encod
         const GlueExample *g = &split->ex[i];
         EncodedExample *e = &out->ex[i];
         char e2[512];
-        /* measure untruncated length only to count truncations */
         if (tokenizer_encode(tok, g->text_a, g->text_b, max_len, &e->ids, &e->type_ids, &e->n, e2,
                              sizeof(e2)) != 0) {
             snprintf(err, errlen, "example at line %d: %s", g->line, e2);
@@ -21,6 +20,7 @@ int encode_glue(const Tokenizer *tok, const GlueSplit *split, int max_len, Encod
             encoded_set_free(out);
             return -1;
         }
+        /* at the limit: counted as truncated (an exact fit is rare) */
         if (e->n >= max_len && max_len > 0) out->truncated++;
         e->label = g->label;
         if (e->n > out->longest) out->longest = e->n;
@@ -40,6 +40,7 @@ void encoded_set_free(EncodedSet *s) {
 
 int batch_build(const EncodedSet *set, const int *idx, int B, int pad_id, Batch *out) {
     memset(out, 0, sizeof(*out));
+    if (B <= 0) return -1;
     int T = 1;
     for (int b = 0; b < B; b++)
         if (set->ex[idx[b]].n > T) T = set->ex[idx[b]].n;

@@ -107,8 +107,8 @@ int train_config_check(TrainConfig *c, char *err, size_t errlen) {
     CHECK(c->neumann_steps >= 0 && c->neumann_steps <= 100, "--neumann-steps: expected 0..100");
     CHECK(c->neumann_alpha > 0, "--neumann-alpha must be > 0");
     CHECK(c->phase2_steps >= 0 && c->phase2_lr > 0, "--phase2-steps >= 0 and --phase2-lr > 0");
-    CHECK(c->target_rank >= 0 && c->target_rank <= c->rank, "--target-rank %d: expected 0..--rank (%d)",
-          c->target_rank, c->rank);
+    CHECK(strcmp(c->method, "adalora") != 0 || (c->target_rank >= 0 && c->target_rank <= c->rank),
+          "--target-rank %d: expected 0..--rank (%d)", c->target_rank, c->rank);
     CHECK(c->tinit >= 0 && c->tfinal >= 0 && c->tinit + c->tfinal < 1, "--tinit + --tfinal must be < 1");
     CHECK(c->delta_t >= 1, "--delta-t must be >= 1");
     CHECK(!strcmp(c->device, "cpu") || !strcmp(c->device, "auto"),
@@ -203,6 +203,8 @@ struct Run {
     float *ipt_avg, *unc_avg;  /* per trainable float of the adapters (host) */
     float *hyper;        /* bi-level: the hypergradient [upper] (backend) */
     double last_reg;     /* R1 of the last lower step */
+    RunChange *changes;  /* the log of live changes */
+    int n_changes, cap_changes;
     DoneInfo done;
 };
 
@@ -211,6 +213,7 @@ void run_free(Run *r) {
     adamw_free(&r->opt_lower);
     adamw_free(&r->opt_upper);
     hyperwork_free(&r->hw);
+    if (r->hyper) r->model->be->release(r->hyper); /* before the model (and its backend pointer) goes */
     model_free(r->model);
     encoded_set_free(&r->train);
     glue_split_free(&r->train_raw);
@@ -224,7 +227,7 @@ void run_free(Run *r) {
     free(r->train_eval_idx); free(r->dev_idx);
     free(r->init_lower); free(r->m0);
     free(r->ipt_avg); free(r->unc_avg);
-    if (r->hyper && r->model) r->model->be->release(r->hyper);
+    free(r->changes);
     free(r);
 }
 
@@ -630,6 +633,7 @@ static double lower_step(Run *r, Stream *s, float lr, uint64_t seed, int *idx_ou
 }
 
 int run_step(Run *r, char *err, size_t errlen) {
+    err[0] = 0;
     if (r->step >= r->total) return 1;
     const TrainConfig *cfg = &r->cfg;
     Model *m = r->model;
@@ -708,12 +712,15 @@ int run_step(Run *r, char *err, size_t errlen) {
             batch_free(&b1);
         }
     }
+    if (err[0]) return -1; /* a real failure (allocation, batch), not divergence */
     if (!isfinite(si.loss) || (r->bilevel && r->phase == 1 && !isfinite(si.upper_loss))) {
-        if (!err[0] || strstr(err, "loss") == NULL)
-            snprintf(err, errlen, "loss became %s at step %ld (lower lr %g%s); stopping instead of "
-                     "training on garbage", isfinite(si.loss) ? "non-finite in the upper level" : "NaN/inf",
-                     r->step, si.lr, r->bilevel ? ", see --upper-lr" : "");
-        return -1;
+        const RunChange *last = r->n_changes ? &r->changes[r->n_changes - 1] : NULL;
+        char lastc[160] = "no live change so far";
+        if (last) snprintf(lastc, sizeof(lastc), "last change: %s = %s at step %ld", last->key, last->value, last->step);
+        snprintf(err, errlen, "%s loss became non-finite at step %ld (lower lr %g, upper lr %g; %s); "
+                 "the step's update was skipped",
+                 isfinite(si.loss) ? "the upper" : "the lower", r->step, si.lr, si.upper_lr, lastc);
+        return RUN_DIVERGED;
     }
     double t = now_s();
     si.grad_norm = gn;
@@ -746,7 +753,105 @@ int train_run(const TrainConfig *cfg, const TrainCallbacks *cb, char *err, size_
     if (run_create(&r, cfg, cb, err, errlen) != 0) return -1;
     int rc;
     while ((rc = run_step(r, err, errlen)) == 0) {}
+    if (rc == RUN_DIVERGED) {
+        size_t n = strlen(err);
+        snprintf(err + n, errlen - n, "; stopping instead of training on garbage");
+    }
     if (rc == 1) run_finish(r);
     run_free(r);
     return rc == 1 ? 0 : -1;
 }
+
+/* ---- live changes ---- */
+
+long run_step_index(const Run *r) { return r->step; }
+long run_total_steps(const Run *r) { return r->total; }
+const TrainConfig *run_config(const Run *r) { return &r->cfg; }
+const RunChange *run_changes(const Run *r, int *n) {
+    *n = r->n_changes;
+    return r->changes;
+}
+
+static const char *const HOT[] = {"lower_lr", "upper_lr", "lower_steps", "upper_steps", "gamma1",
+                                  "gamma2", "hypergrad", "eval_every", "spectrum_every",
+                                  "split_ratio"};
+
+int run_param_is_hot(const char *key) {
+    for (size_t i = 0; i < sizeof(HOT) / sizeof(HOT[0]); i++)
+        if (!strcmp(key, HOT[i])) return 1;
+    return 0;
+}
+
+static int parse_num(const char *key, const char *text, double lo, double hi, double *out, char *err,
+                     size_t errlen) {
+    char *end;
+    double v = strtod(text, &end);
+    if (!*text || *end || !isfinite(v) || v < lo || v > hi) {
+        snprintf(err, errlen, "%s: expected a number in [%g, %g], got '%s'", key, lo, hi, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Re-splits D1/D2 with the run's seed and the new ratio; the streams
+ * restart their passes. */
+static void resplit(Run *r) {
+    split_d1_d2(r->n_train, r->cfg.split_ratio, r->cfg.seed, r->d1.idx, &r->d1.n, r->d2.idx, &r->d2.n);
+    r->d1.cursor = r->d2.cursor = 0;
+    if (r->d1.shuffle) {
+        shuffle(r->d1.idx, r->d1.n, &r->d1.rng);
+        shuffle(r->d2.idx, r->d2.n, &r->d2.rng);
+    }
+}
+
+int run_set(Run *r, const char *key, const char *text, char *err, size_t errlen) {
+    if (!run_param_is_hot(key)) {
+        snprintf(err, errlen, "%s cannot change during a run (it needs a new run); live settings: "
+                 "lower_lr, upper_lr, lower_steps, upper_steps, gamma1, gamma2, hypergrad, "
+                 "eval_every, spectrum_every, split_ratio", key);
+        return -1;
+    }
+    TrainConfig *c = &r->cfg;
+    double v = 0;
+    if (!strcmp(key, "hypergrad")) {
+        HypergradMethod hm;
+        if (hypergrad_parse(text, &hm) != 0) {
+            snprintf(err, errlen, "hypergrad: expected first-order, darts or neumann, got '%s'", text);
+            return -1;
+        }
+        snprintf(c->hypergrad, sizeof(c->hypergrad), "%s", text);
+        r->ho.method = hm;
+    } else if (!strcmp(key, "lower_lr") || !strcmp(key, "upper_lr")) {
+        if (parse_num(key, text, 1e-9, 10, &v, err, errlen)) return -1;
+        *(!strcmp(key, "lower_lr") ? &c->lower_lr : &c->upper_lr) = (float)v;
+    } else if (!strcmp(key, "lower_steps") || !strcmp(key, "upper_steps")) {
+        if (parse_num(key, text, 1, 1000, &v, err, errlen)) return -1;
+        *(!strcmp(key, "lower_steps") ? &c->lower_steps : &c->upper_steps) = (int)v;
+    } else if (!strcmp(key, "gamma1") || !strcmp(key, "gamma2")) {
+        if (parse_num(key, text, 0, 1e6, &v, err, errlen)) return -1;
+        *(!strcmp(key, "gamma1") ? &c->gamma1 : &c->gamma2) = (float)v;
+    } else if (!strcmp(key, "eval_every") || !strcmp(key, "spectrum_every")) {
+        if (parse_num(key, text, 1, 1e9, &v, err, errlen)) return -1;
+        if (!strcmp(key, "eval_every")) c->eval_every = r->eval_every = (long)v;
+        else c->spectrum_every = r->spectrum_every = (long)v;
+    } else if (!strcmp(key, "split_ratio")) {
+        if (parse_num(key, text, 1e-6, 1 - 1e-6, &v, err, errlen)) return -1;
+        c->split_ratio = (float)v;
+        resplit(r);
+    }
+    if (r->n_changes == r->cap_changes) {
+        int cap = r->cap_changes ? 2 * r->cap_changes : 16;
+        RunChange *nc = realloc(r->changes, sizeof(*nc) * cap);
+        if (!nc) { snprintf(err, errlen, "out of memory"); return -1; }
+        r->changes = nc;
+        r->cap_changes = cap;
+    }
+    RunChange *ch = &r->changes[r->n_changes++];
+    ch->step = r->step + 1; /* takes effect at the next step */
+    snprintf(ch->key, sizeof(ch->key), "%s", key);
+    snprintf(ch->value, sizeof(ch->value), "%s", text);
+    return 0;
+}
+
+int run_evaluate_now(Run *r, char *err, size_t errlen) { return run_evaluations(r, err, errlen); }

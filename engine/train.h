@@ -119,13 +119,35 @@ typedef struct {
 
 typedef struct Run Run;
 
+/* A live change of a hot setting, logged with the step it took effect. */
+typedef struct {
+    long step;
+    char key[32];      /* the TrainConfig field: "lower_lr", "split_ratio", ... */
+    char value[32];
+} RunChange;
+
+#define RUN_DIVERGED 2  /* run_step: the loss became NaN/inf (update skipped) */
+
 int run_create(Run **out, const TrainConfig *cfg, const TrainCallbacks *cb, char *err, size_t errlen);
 /* One global step (and its evaluation when due). 1 when the run is
- * complete, 0 to go on, -1 on error (err filled). */
+ * complete, 0 to go on, RUN_DIVERGED when the loss became non-finite (err
+ * names the step and the last live change), -1 on error (err filled). */
 int run_step(Run *r, char *err, size_t errlen);
 /* Emits on_done. */
 void run_finish(Run *r);
 void run_free(Run *r);
+
+/* Hot settings change at the next step boundary: lower_lr, upper_lr,
+ * lower_steps, upper_steps, gamma1, gamma2, hypergrad, eval_every,
+ * spectrum_every, split_ratio (re-splits D1/D2 with the run's seed). Any
+ * other key is cold (needs a new run) and refused. Each change is logged. */
+int run_param_is_hot(const char *key);
+int run_set(Run *r, const char *key, const char *value, char *err, size_t errlen);
+const RunChange *run_changes(const Run *r, int *n);
+int run_evaluate_now(Run *r, char *err, size_t errlen);
+long run_step_index(const Run *r);
+long run_total_steps(const Run *r);
+const TrainConfig *run_config(const Run *r);
 
 /* Runs to completion. Returns 0, or -1 with a message in err. */
 int train_run(const TrainConfig *cfg, const TrainCallbacks *cb, char *err, size_t errlen);

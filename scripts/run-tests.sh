@@ -19,11 +19,15 @@ for gen in tests/reference/gen_*.py; do
   fi
 done
 
-for t in build/tests/test_*; do
+for t in build/tests/test_* build/tsan/test_*; do
   [ -x "$t" ] || continue
   name=$(basename "$t")
+  case "$t" in build/tsan/*) name="$name (ThreadSanitizer)";; esac
   echo "== $name"
-  out=$("$t" 2>&1); rc=$?
+  case "$t" in
+    build/tsan/*) out=$(OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 "$t" 2>&1); rc=$? ;;
+    *) out=$("$t" 2>&1); rc=$? ;;
+  esac
   printf '%s\n' "$out"
   # Check prints "NN%: Checks: C, Failures: F, Errors: E"
   line=$(printf '%s\n' "$out" | grep -E '^[0-9]+%: Checks: ' | tail -1)

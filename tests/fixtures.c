@@ -3,6 +3,7 @@
 #include "engine/rng.h"
 #include "engine/safetensors.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,4 +118,71 @@ int fixture_tiny_model(const char *dir, const TinyModel *s) {
     free(ts.names);
     free(ts.data);
     return rc;
+}
+
+static const char *WORDS[] = {"good", "great", "fine", "nice", "bad", "awful", "poor", "sad",
+                              "the", "movie", "was", "a", "film", "plot", "very", "not"};
+#define NWORDS 16
+
+int fixture_tiny_glue(const char *dir, int poison) {
+    char path[512], cmd[600];
+    snprintf(cmd, sizeof(cmd), "mkdir -p '%s/model' '%s/SST-2'", dir, dir);
+    if (system(cmd) != 0) return -1;
+    snprintf(path, sizeof(path), "%s/model", dir);
+    TinyModel spec = {.model_type = "bert", .layers = 2, .hidden = 8, .heads = 2, .intermediate = 16,
+                      .vocab = 5 + NWORDS, .max_pos = 16, .type_vocab = 2, .hidden_dropout = 0.1f,
+                      .attn_dropout = 0.1f, .seed = 5};
+    if (fixture_tiny_model(path, &spec) != 0) return -1;
+    if (poison) {
+        /* "the" (id 5 + 8) starts every sentence: NaN in its embedding */
+        snprintf(path, sizeof(path), "%s/model/model.safetensors", dir);
+        SafeTensors st;
+        char err[256];
+        if (st_open(&st, path, err, sizeof(err)) != 0) return -1;
+        int n = st.n;
+        StWriteTensor *w = calloc(n, sizeof(*w));
+        float **bufs = calloc(n, sizeof(float *));
+        for (int i = 0; i < n; i++) {
+            const StTensor *t = &st.tensors[i];
+            bufs[i] = malloc(sizeof(float) * t->numel);
+            st_read_f32(&st, t, bufs[i]);
+            if (!strcmp(t->name, "embeddings.word_embeddings.weight")) bufs[i][(5 + 8) * t->shape[1]] = NAN;
+            w[i] = (StWriteTensor){.name = t->name, .data = bufs[i], .ndim = t->ndim,
+                                   .shape = {t->shape[0], t->ndim > 1 ? t->shape[1] : 0}};
+        }
+        int rc = st_write_f32(path, w, n, NULL, err, sizeof(err));
+        for (int i = 0; i < n; i++) free(bufs[i]);
+        free(bufs);
+        free(w);
+        st_close(&st);
+        if (rc) return -1;
+    }
+    snprintf(path, sizeof(path), "%s/model/vocab.txt", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n");
+    for (int i = 0; i < NWORDS; i++) fprintf(f, "%s\n", WORDS[i]);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/model/tokenizer_config.json", dir);
+    f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "{\"do_lower_case\": true}\n");
+    fclose(f);
+    const char *splits[2] = {"train", "dev"};
+    int counts[2] = {96, 24};
+    uint64_t rng = 11;
+    for (int s = 0; s < 2; s++) {
+        snprintf(path, sizeof(path), "%s/SST-2/%s.tsv", dir, splits[s]);
+        f = fopen(path, "w");
+        if (!f) return -1;
+        fprintf(f, "sentence\tlabel\n");
+        for (int i = 0; i < counts[s]; i++) {
+            int label = (int)rng_below(&rng, 2);
+            int w = (int)rng_below(&rng, 4) + (label ? 0 : 4);
+            fprintf(f, "the %s was %s %s\t%d\n", rng_below(&rng, 2) ? "movie" : "film",
+                    rng_below(&rng, 2) ? "very" : "a", WORDS[w], label);
+        }
+        fclose(f);
+    }
+    return 0;
 }

@@ -23,6 +23,11 @@ typedef struct {
  * gains near 1, everything else small noise) into dir. Returns 0. */
 int fixture_tiny_model(const char *dir, const TinyModel *spec);
 
+/* A tiny BERT (2 layers, hidden 8, word-level vocabulary) in dir/model and
+ * a synthetic sentiment task in SST-2's layout in dir/SST-2 (96 train, 24
+ * dev). poison: put NaN into the embedding of a word every example uses. */
+int fixture_tiny_glue(const char *dir, int poison);
+
 /* The first root of BILORA_ASSETS into out; -1 when unset. */
 int fixture_assets(char *out, size_t cap);
 

@@ -72,39 +72,6 @@ END_TEST
 
 /* ---- short runs on a synthetic task ---- */
 
-static const char *WORDS[] = {"good", "great", "fine", "nice", "bad", "awful", "poor", "sad",
-                              "the", "movie", "was", "a", "film", "plot", "very", "not"};
-#define NWORDS 16
-
-static void write_task(const char *dir) {
-    char path[512];
-    /* vocab: specials, then the words */
-    snprintf(path, sizeof(path), "%s/model/vocab.txt", dir);
-    FILE *f = fopen(path, "w");
-    fprintf(f, "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n");
-    for (int i = 0; i < NWORDS; i++) fprintf(f, "%s\n", WORDS[i]);
-    fclose(f);
-    snprintf(path, sizeof(path), "%s/model/tokenizer_config.json", dir);
-    f = fopen(path, "w");
-    fprintf(f, "{\"do_lower_case\": true}\n");
-    fclose(f);
-    const char *splits[2] = {"train", "dev"};
-    int counts[2] = {96, 24};
-    uint64_t rng = 11;
-    for (int s = 0; s < 2; s++) {
-        snprintf(path, sizeof(path), "%s/SST-2/%s.tsv", dir, splits[s]);
-        f = fopen(path, "w");
-        fprintf(f, "sentence\tlabel\n");
-        for (int i = 0; i < counts[s]; i++) {
-            int label = (int)rng_below(&rng, 2);
-            int w = (int)rng_below(&rng, 4) + (label ? 0 : 4);
-            fprintf(f, "the %s was %s %s\t%d\n", rng_below(&rng, 2) ? "movie" : "film",
-                    rng_below(&rng, 2) ? "very" : "a", WORDS[w], label);
-        }
-        fclose(f);
-    }
-}
-
 typedef struct {
     int steps, evals, spectra, phase2, upper;
     double losses[64];
@@ -155,19 +122,9 @@ static void run_method(const char *dir, const char *method, const char *hypergra
 }
 
 START_TEST(every_method_runs_and_is_deterministic) {
-    char dir[256], p[512];
+    char dir[256];
     fixture_tmpdir(dir);
-    snprintf(p, sizeof(p), "%s/model", dir);
-    {
-        char cmd[600];
-        snprintf(cmd, sizeof(cmd), "mkdir -p '%s/model' '%s/SST-2'", dir, dir);
-        ck_assert_int_eq(system(cmd), 0);
-    }
-    TinyModel spec = {.model_type = "bert", .layers = 2, .hidden = 8, .heads = 2, .intermediate = 16,
-                      .vocab = 5 + NWORDS, .max_pos = 16, .type_vocab = 2, .hidden_dropout = 0.1f,
-                      .attn_dropout = 0.1f, .seed = 5};
-    ck_assert_int_eq(fixture_tiny_model(p, &spec), 0);
-    write_task(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
     const char *methods[] = {"lora", "dora", "svd", "adalora", "bilora", "bidora"};
     for (int i = 0; i < 6; i++) {
         Log a, b;
@@ -210,6 +167,7 @@ START_TEST(bad_settings_are_refused) {
     ck_assert_int_eq(train_config_check(&c, err, sizeof(err)), -1);
     ck_assert_msg(strstr(err, "--hypergrad 'implicit'"), "%s", err);
     train_config_defaults(&c);
+    snprintf(c.method, sizeof(c.method), "adalora");
     c.target_rank = 99;
     ck_assert_int_eq(train_config_check(&c, err, sizeof(err)), -1);
     train_config_defaults(&c);
