@@ -105,6 +105,18 @@ const Backend *backend_cpu(void);
 void backend_cpu_set_threads(int n);
 int backend_cpu_threads(void);
 
+/* The CUDA backend (kernels/cuda/), or NULL with the reason in err: no
+ * device, no driver, a device this build has no code for, or a build
+ * without CUDA (nvcc absent at build time, or CUDA=0). The first call
+ * initialises CUDA on device 0 (CUDA_VISIBLE_DEVICES picks which GPU);
+ * later calls return the same answer. */
+const Backend *backend_cuda(char *err, size_t errlen);
+/* device: "auto" (CUDA when a device is usable, else the CPU), "cpu" or
+ * "cuda". NULL with a message on an unknown name or when "cuda" is not
+ * usable. On success err holds a note for the user, or is empty: when
+ * "auto" falls back to the CPU it says why, in one line. */
+const Backend *backend_select(const char *device, char *err, size_t errlen);
+
 /* The counter-based dropout RNG shared by every backend: keep element i of
  * a tensor dropped with probability p under seed. */
 static inline uint64_t dropout_hash(uint64_t seed, uint64_t i) {

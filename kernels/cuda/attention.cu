@@ -1,0 +1,161 @@
+/* Multi-head attention on the GPU, unfused: cuBLAS strided-batched GEMMs
+ * for the products, our kernels for the masked softmax, its backward and
+ * the attention dropout. The math and the layouts are the CPU reference's
+ * (kernels/cpu/backend_cpu.c): probs is [B,H,T,T], saved before dropout;
+ * the dropout mask of probs element e (its linear index in [B,H,T,T]) is
+ * dropout_keep(seed, e, p), regenerated in the backward.
+ *
+ * Head h of batch b is a T x D block at q + b*T*ld + h*D with row stride
+ * ld. Within one batch the heads are D floats apart, a uniform stride, so
+ * each product is one strided-batched GEMM over the H heads; across
+ * batches the stride is T*ld, not H*D, so we loop over b (B launches per
+ * product). A pointer-array batched GEMM would make that one launch, and a
+ * fused (flash-style) kernel would not write the T x T scores to memory at
+ * all: that is where the time goes at long sequences, and the next step.
+ *
+ * With attention dropout, the forward needs the dropped probabilities for
+ * P·V while probs must keep the undropped ones: they go to the backend's
+ * scratch, one batch (H*T*T floats) at a time. */
+#include "kernels/cuda/cuda_common.h"
+
+/* Masked softmax in place over the rows of S = probs, one warp per row
+ * (row = (b*H + h)*T + i). Keys with key_mask 0, and with causal keys after
+ * the query, get probability 0; a row with no key left is all zeros. */
+__global__ static void k_attn_softmax(float *P, const float *key_mask, size_t rows, int H, int T,
+                                      int causal) {
+    const size_t row = (size_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= rows) return; /* whole warps leave together */
+    const int lane = threadIdx.x & 31;
+    const int i = (int)(row % T);
+    const size_t b = row / T / H;
+    float *p = P + row * T;
+    const float *mask = key_mask ? key_mask + b * T : NULL;
+    const int jmax = causal ? i + 1 : T;
+    float mx = -INFINITY;
+    for (int j = lane; j < jmax; j += 32)
+        if (!mask || mask[j] != 0.0f) mx = fmaxf(mx, p[j]);
+    mx = warp_max(mx);
+    float sum = 0.0f;
+    for (int j = lane; j < T; j += 32) {
+        float e = 0.0f;
+        if (j < jmax && (!mask || mask[j] != 0.0f) && mx > -INFINITY) e = expf(p[j] - mx);
+        p[j] = e;
+        sum += e;
+    }
+    sum = warp_sum(sum);
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    for (int j = lane; j < T; j += 32) p[j] *= inv;
+}
+
+/* out[e] = keep(seed, base + e) ? P[e] * scale : 0 */
+__global__ static void k_attn_dropout(float *out, const float *P, size_t n, uint64_t base, float p,
+                                      float scale, uint64_t seed) {
+    GRID_STRIDE_LOOP(e, n) out[e] = dev_dropout_keep(seed, base + e, p) ? P[e] * scale : 0.0f;
+}
+
+/* Softmax backward through the dropout, in place over dP, one warp per row:
+ * dPd (= dO Vᵀ) → dP = dPd ⊙ keep / (1-p) → dS = P ⊙ (dP − Σ_j dP⊙P). */
+__global__ static void k_attn_softmax_bwd(float *dP, const float *P, size_t rows, int T, float p,
+                                          float scale, uint64_t seed) {
+    const size_t row = (size_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= rows) return;
+    const int lane = threadIdx.x & 31;
+    float *dr = dP + row * T;
+    const float *pr = P + row * T;
+    const uint64_t base = (uint64_t)row * T;
+    float dot = 0.0f;
+    for (int j = lane; j < T; j += 32) {
+        float d = dr[j];
+        if (p > 0.0f) d = dev_dropout_keep(seed, base + j, p) ? d * scale : 0.0f;
+        dr[j] = d;
+        dot += d * pr[j];
+    }
+    dot = warp_sum(dot);
+    for (int j = lane; j < T; j += 32) dr[j] = pr[j] * (dr[j] - dot);
+}
+
+#define WARPS_PER_BLOCK 8
+
+static unsigned row_blocks(size_t rows) {
+    return (unsigned)((rows + WARPS_PER_BLOCK - 1) / WARPS_PER_BLOCK);
+}
+
+void cu_attention_fwd(float *out, float *probs, const float *q, const float *k, const float *v,
+                      int ld, const float *key_mask, int B, int T, int H, int D, int causal,
+                      float dropout_p, uint64_t seed) {
+    if (B <= 0 || T <= 0 || H <= 0 || D <= 0) return;
+    const float scale = 1.0f / sqrtf((float)D);
+    const int C = H * D;
+    const size_t TT = (size_t)T * T;
+    /* S = scale Q Kᵀ into probs, per batch, batched over heads */
+    for (int b = 0; b < B; b++) {
+        const size_t xo = (size_t)b * T * ld;
+        cuda_gemm("attention_fwd (QKᵀ)", 0, 1, T, T, D, scale, q + xo, ld, D, k + xo, ld, D, 0.0f,
+                  probs + (size_t)b * H * TT, T, (long long)TT, H);
+    }
+    const size_t rows = (size_t)B * H * T;
+    k_attn_softmax<<<row_blocks(rows), WARPS_PER_BLOCK * 32>>>(probs, key_mask, rows, H, T, causal);
+    CUDA_LAUNCH_CHECK("attention_fwd (softmax)");
+    if (dropout_p > 0.0f) {
+        const float ds = 1.0f / (1.0f - dropout_p);
+        const size_t per_b = (size_t)H * TT;
+        CudaContext *c = cuda_ctx();
+        std::lock_guard<std::mutex> hold(c->lock);
+        float *pd = (float *)cuda_scratch(c, per_b * sizeof(float), "attention_fwd (dropout)");
+        for (int b = 0; b < B; b++) {
+            k_attn_dropout<<<cuda_blocks(per_b), CUDA_THREADS>>>(
+                pd, probs + (size_t)b * per_b, per_b, (uint64_t)b * per_b, dropout_p, ds, seed);
+            CUDA_LAUNCH_CHECK("attention_fwd (dropout)");
+            const size_t xo = (size_t)b * T * ld;
+            cuda_gemm("attention_fwd (PV)", 0, 0, T, D, T, 1.0f, pd, T, (long long)TT, v + xo, ld,
+                      D, 0.0f, out + (size_t)b * T * C, C, D, H);
+        }
+        return;
+    }
+    for (int b = 0; b < B; b++) {
+        const size_t xo = (size_t)b * T * ld;
+        cuda_gemm("attention_fwd (PV)", 0, 0, T, D, T, 1.0f, probs + (size_t)b * H * TT, T,
+                  (long long)TT, v + xo, ld, D, 0.0f, out + (size_t)b * T * C, C, D, H);
+    }
+}
+
+void cu_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const float *probs,
+                      const float *q, const float *k, const float *v, int ld, int B, int T, int H,
+                      int D, float dropout_p, uint64_t seed, float *scratch) {
+    if (B <= 0 || T <= 0 || H <= 0 || D <= 0) return;
+    const float scale = 1.0f / sqrtf((float)D);
+    const float ds = dropout_p > 0.0f ? 1.0f / (1.0f - dropout_p) : 1.0f;
+    const int C = H * D;
+    const size_t TT = (size_t)T * T, n = (size_t)B * H * TT;
+    /* dV = Pdᵀ dO, Pd the dropped probabilities (built in scratch) */
+    const float *pd = probs;
+    if (dropout_p > 0.0f) {
+        k_attn_dropout<<<cuda_blocks(n), CUDA_THREADS>>>(scratch, probs, n, 0, dropout_p, ds, seed);
+        CUDA_LAUNCH_CHECK("attention_bwd (dropout)");
+        pd = scratch;
+    }
+    for (int b = 0; b < B; b++) {
+        const size_t xo = (size_t)b * T * ld, oo = (size_t)b * T * C;
+        cuda_gemm("attention_bwd (dV)", 1, 0, T, D, T, 1.0f, pd + (size_t)b * H * TT, T,
+                  (long long)TT, dout + oo, C, D, 0.0f, dv + xo, ld, D, H);
+    }
+    /* dPd = dO Vᵀ into scratch (after every dV read the dropped copy) */
+    for (int b = 0; b < B; b++) {
+        const size_t xo = (size_t)b * T * ld, oo = (size_t)b * T * C;
+        cuda_gemm("attention_bwd (dO Vᵀ)", 0, 1, T, T, D, 1.0f, dout + oo, C, D, v + xo, ld, D,
+                  0.0f, scratch + (size_t)b * H * TT, T, (long long)TT, H);
+    }
+    const size_t rows = (size_t)B * H * T;
+    k_attn_softmax_bwd<<<row_blocks(rows), WARPS_PER_BLOCK * 32>>>(scratch, probs, rows, T,
+                                                                   dropout_p, ds, seed);
+    CUDA_LAUNCH_CHECK("attention_bwd (softmax)");
+    /* dQ = scale dS K, dK = scale dSᵀ Q */
+    for (int b = 0; b < B; b++) {
+        const size_t xo = (size_t)b * T * ld;
+        const float *dS = scratch + (size_t)b * H * TT;
+        cuda_gemm("attention_bwd (dQ)", 0, 0, T, D, T, scale, dS, T, (long long)TT, k + xo, ld, D,
+                  0.0f, dq + xo, ld, D, H);
+        cuda_gemm("attention_bwd (dK)", 1, 0, T, D, T, scale, dS, T, (long long)TT, q + xo, ld, D,
+                  0.0f, dk + xo, ld, D, H);
+    }
+}
