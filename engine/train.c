@@ -15,6 +15,7 @@
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
+#include "engine/run_internal.h"
 #include "engine/spectrum.h"
 
 #include <math.h>
@@ -157,14 +158,6 @@ void split_d1_d2(int n, float ratio, uint64_t seed, int *d1, int *n1, int *d2, i
     free(all);
 }
 
-/* A stream of batches over a subset of the training set: reshuffled (seeded)
- * at every pass; the last batch of a pass may be short. */
-typedef struct {
-    int *idx, n, cursor;
-    uint64_t rng;
-    int shuffle;
-} Stream;
-
 static int stream_next(Stream *s, int *out, int B) {
     int nb = 0;
     while (nb < B) {
@@ -177,36 +170,6 @@ static int stream_next(Stream *s, int *out, int B) {
     }
     return nb;
 }
-
-struct Run {
-    TrainConfig cfg;
-    TrainCallbacks cb;
-    const GlueTaskInfo *task;
-    Tokenizer *tok;
-    GlueSplit train_raw, dev_raw[2];
-    EncodedSet train, dev[2];
-    int n_dev, pad;
-    Model *model;
-    int bilevel;
-    AdamW opt_lower, opt_upper;
-    HyperWork hw;
-    HypergradOptions ho;
-    Stream all, d1, d2;
-    int *bidx, *b1idx;
-    int n_train, n_te, *train_eval_idx, *dev_idx;
-    long step, total, phase1_total, warmup, eval_every, spectrum_every;
-    int phase;
-    double t0, t_last;
-    float *init_lower;   /* bidora: the lower group's initial values (host) */
-    float *m0;           /* dora forms: initial magnitudes (host) */
-    /* adalora */
-    float *ipt_avg, *unc_avg;  /* per trainable float of the adapters (host) */
-    float *hyper;        /* bi-level: the hypergradient [upper] (backend) */
-    double last_reg;     /* R1 of the last lower step */
-    RunChange *changes;  /* the log of live changes */
-    int n_changes, cap_changes;
-    DoneInfo done;
-};
 
 void run_free(Run *r) {
     if (!r) return;
@@ -228,6 +191,8 @@ void run_free(Run *r) {
     free(r->init_lower); free(r->m0);
     free(r->ipt_avg); free(r->unc_avg);
     free(r->changes);
+    free(r->hist_steps);
+    free(r->hist_evals);
     free(r);
 }
 
@@ -355,6 +320,7 @@ int run_create(Run **out, const TrainConfig *cfg_in, const TrainCallbacks *cb, c
     r->cfg = *cfg_in;
     if (cb) r->cb = *cb;
     if (train_config_check(&r->cfg, err, errlen) != 0) { free(r); return -1; }
+    r->cfg0 = r->cfg;
     const TrainConfig *cfg = &r->cfg;
     r->bilevel = is_bilevel(cfg->method);
     if (setup_data(r, err, errlen) != 0) { run_free(r); return -1; }
@@ -583,6 +549,21 @@ static int publish_spectrum(Run *r, char *err, size_t errlen) {
     return 0;
 }
 
+static void record_eval(Run *r, const EvalInfo *e) {
+    if (r->n_hist_evals == r->cap_hist_evals) {
+        int cap = r->cap_hist_evals ? 2 * r->cap_hist_evals : 64;
+        EvalRecord *h = realloc(r->hist_evals, sizeof(*h) * cap);
+        if (!h) return;
+        r->hist_evals = h;
+        r->cap_hist_evals = cap;
+    }
+    EvalRecord *x = &r->hist_evals[r->n_hist_evals++];
+    x->step = e->step;
+    snprintf(x->split, sizeof(x->split), "%s", e->split);
+    x->loss = (float)e->loss;
+    x->metric = e->metrics.n ? (float)e->metrics.value[e->metrics.primary] : NAN;
+}
+
 static int run_evaluations(Run *r, char *err, size_t errlen) {
     EvalInfo ev;
     memset(&ev, 0, sizeof(ev));
@@ -590,6 +571,7 @@ static int run_evaluations(Run *r, char *err, size_t errlen) {
     ev.split = "train";
     if (evaluate(r, &r->train, r->train_eval_idx, r->n_te, &ev, err, errlen) != 0) return -1;
     if (r->cb.on_eval) r->cb.on_eval(r->cb.ctx, &ev);
+    record_eval(r, &ev);
     r->done.last_train = ev;
     for (int d = 0; d < r->n_dev && r->cfg.overfit_batch <= 0; d++) {
         EvalInfo dv;
@@ -599,6 +581,7 @@ static int run_evaluations(Run *r, char *err, size_t errlen) {
         for (int i = 0; i < r->dev[d].n; i++) r->dev_idx[i] = i;
         if (evaluate(r, &r->dev[d], r->dev_idx, r->dev[d].n, &dv, err, errlen) != 0) return -1;
         if (r->cb.on_eval) r->cb.on_eval(r->cb.ctx, &dv);
+        record_eval(r, &dv);
         if (d == 0) { r->done.last_dev = dv; r->done.has_dev = 1; }
     }
     return 0;
@@ -731,6 +714,13 @@ int run_step(Run *r, char *err, size_t errlen) {
     si.step_seconds = t - r->t_last;
     r->t_last = t;
     if (r->cb.on_step) r->cb.on_step(r->cb.ctx, &si);
+    if (r->n_hist_steps == r->cap_hist_steps) {
+        int cap = r->cap_hist_steps ? 2 * r->cap_hist_steps : 256;
+        StepRecord *h = realloc(r->hist_steps, sizeof(*h) * cap);
+        if (h) { r->hist_steps = h; r->cap_hist_steps = cap; }
+    }
+    if (r->n_hist_steps < r->cap_hist_steps)
+        r->hist_steps[r->n_hist_steps++] = (StepRecord){r->step, (float)si.loss, (float)si.upper_loss};
     r->done.final_train_loss = si.loss;
     r->done.steps = r->step;
     if (r->step % r->eval_every == 0 || r->step == r->total || r->step == r->phase1_total) {
@@ -767,6 +757,7 @@ int train_run(const TrainConfig *cfg, const TrainCallbacks *cb, char *err, size_
 long run_step_index(const Run *r) { return r->step; }
 long run_total_steps(const Run *r) { return r->total; }
 const TrainConfig *run_config(const Run *r) { return &r->cfg; }
+const TrainConfig *run_initial_config(const Run *r) { return &r->cfg0; }
 const RunChange *run_changes(const Run *r, int *n) {
     *n = r->n_changes;
     return r->changes;

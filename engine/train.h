@@ -147,7 +147,43 @@ const RunChange *run_changes(const Run *r, int *n);
 int run_evaluate_now(Run *r, char *err, size_t errlen);
 long run_step_index(const Run *r);
 long run_total_steps(const Run *r);
-const TrainConfig *run_config(const Run *r);
+const TrainConfig *run_config(const Run *r);          /* current values */
+const TrainConfig *run_initial_config(const Run *r);  /* as created (a resume starts from it) */
+
+/* ---- state: everything needed to continue a run exactly ----
+ * A run's state is a JSON object (counters, PRNG states, cursors, the change
+ * log, the metric history) plus named binary blobs (every trainable tensor,
+ * both optimizers' moments, the data orders, ...). The sessions layer stores
+ * them; run_state_import on a freshly created run with the same config
+ * continues it bit for bit. */
+typedef enum { BLOB_F32 = 0, BLOB_I32 = 1 } BlobType;
+typedef struct {
+    char name[160];
+    BlobType type;
+    size_t count;       /* elements */
+    void *data;         /* host memory owned by the RunState */
+} StateBlob;
+
+struct cJSON;
+typedef struct {
+    struct cJSON *json; /* owned */
+    StateBlob *blobs;
+    int n;
+} RunState;
+
+int run_state_export(Run *r, RunState *out, char *err, size_t errlen);
+void run_state_free(RunState *s);
+/* get_blob copies blob `name` (of the given type and count) into dst, or
+ * fails with a message. */
+typedef int (*BlobReader)(void *ctx, const char *name, BlobType type, size_t count, void *dst,
+                          char *err, size_t errlen);
+int run_state_import(Run *r, const struct cJSON *json, BlobReader get_blob, void *ctx, char *err,
+                     size_t errlen);
+
+/* The configuration as JSON (keys = TrainConfig field names) and back;
+ * unknown keys and wrong types are errors naming the key. */
+struct cJSON *train_config_to_json(const TrainConfig *c);
+int train_config_from_json(const struct cJSON *j, TrainConfig *c, char *err, size_t errlen);
 
 /* Runs to completion. Returns 0, or -1 with a message in err. */
 int train_run(const TrainConfig *cfg, const TrainCallbacks *cb, char *err, size_t errlen);
