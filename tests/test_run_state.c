@@ -1,5 +1,6 @@
 /* A run's exported state continues it exactly: N steps straight against
- * K steps + export + a fresh run + import + N−K steps, with a live change
+ * K steps + export + a fresh run + import + N−K steps (crossing epoch
+ * boundaries, so reshuffles happen after the resume), with a live change
  * before K — bitwise-identical losses and final tensors, for lora, bilora
  * (darts), bidora (across its phase 2) and adalora. In memory; the files are
  * the sessions layer's business (test_session.c). */
@@ -12,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define N 12
-#define K 5
+#define N 30
+#define K 13
 
 typedef struct {
     int n;
