@@ -313,7 +313,8 @@ static const StTensor *find_param(const SafeTensors *st, const char *prefix, con
 
 static int shape_matches(const StTensor *t, const ParamTensor *p) {
     if (t->numel != (int64_t)p->numel) return 0;
-    if (p->ndim == 1) return t->ndim == 1;
+    /* vectors: [n], or [n, 1] / [1, n] as AdaLoRA stores lora_E */
+    if (p->ndim == 1) return t->ndim == 1 || (t->ndim == 2 && (t->shape[0] == 1 || t->shape[1] == 1));
     return t->ndim == 2 && t->shape[0] == p->shape[0] && t->shape[1] == p->shape[1];
 }
 
