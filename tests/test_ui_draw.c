@@ -531,6 +531,13 @@ START_TEST(test_golden_chart)
     char *t = grid_dump_text(&g);
     ck_assert_msg(strstr(t, "no data yet") != NULL, "%s", t);
     free(t);
+    /* data, but nothing a log axis can show */
+    double zy[2] = {0, -1};
+    ChartSeries zero = {"lower", nx, zy, 2, GC_CYAN, 0, '*'};
+    draw_chart_panel(&g, &zero, 1, 0.6, 1, &UNI);
+    t = grid_dump_text(&g);
+    ck_assert_msg(strstr(t, "nothing above 0 for a log scale") != NULL, "%s", t);
+    free(t);
     grid_free(&g);
     free(f);
 }
@@ -689,6 +696,12 @@ START_TEST(test_form_editing)
     ck_assert_int_eq(form_edit_commit(f), 1);
     ck_assert_str_eq(form_get(f, "data"), "dX\u00E9j");
     ck_assert_int_eq(f->editing, 0);
+    /* control bytes in pasted text are dropped */
+    f->selected = form_index(f, "rank");
+    form_edit_begin(f);
+    form_edit_insert(f, "\n2\x1b");
+    ck_assert_str_eq(f->edit, "162");
+    form_edit_cancel(f);
     /* a refused commit keeps the edit open with the reason */
     f->selected = form_index(f, "batch-size");
     form_edit_begin(f);
@@ -898,6 +911,59 @@ START_TEST(test_golden_dashboard)
 }
 END_TEST
 
+/* The grid never holds half a wide glyph: every GRID_CONT follows a wide
+ * codepoint, and every wide codepoint has its GRID_CONT. */
+static void check_grid_whole(const Grid *g) {
+    for (int y = 0; y < g->h; y++)
+        for (int x = 0; x < g->w; x++) {
+            const Cell *c = grid_cat(g, x, y);
+            if (c->cp == GRID_CONT) ck_assert_msg(x > 0 && cp_width(grid_cat(g, x - 1, y)->cp) == 2, "orphan half at %d,%d", x, y);
+            else if (cp_width(c->cp) == 2)
+                ck_assert_msg(x + 1 < g->w && grid_cat(g, x + 1, y)->cp == GRID_CONT, "wide glyph cut at %d,%d", x, y);
+        }
+}
+
+/* Every panel at every size, from 1x1 up: nothing is drawn outside its
+ * rectangle's grid, nothing crashes (run under ASan in development), and
+ * no wide glyph is split. */
+START_TEST(test_draw_any_size)
+{
+    Fixture *f = malloc(sizeof(Fixture));
+    fixture_init(f);
+    DashView v = fixture_view(f);
+    v.title = "\u65E5\u672C\u8A9E \u00B7 RTE"; /* wide glyphs in the title */
+    Form *form = malloc(sizeof(Form));
+    int n;
+    char err[256];
+    const FieldSpec *fs = form_train_fields(&n);
+    ck_assert_int_eq(form_init(form, fs, n, err, sizeof(err)), 0);
+    form->selected = 20;
+    const DrawOpts *modes[4] = {&UNI, &ASC, &MONO, &ASC_MONO};
+    for (int w = 1; w <= 130; w += (w < 30 ? 1 : 9))
+        for (int h = 1; h <= 45; h += (h < 12 ? 1 : 5)) {
+            Grid g = new_grid(w, h);
+            const DrawOpts *o = modes[(w + h) % 4];
+            v.show_help = (w + h) % 3 == 0;
+            dash_draw(&g, &v, o);
+            check_grid_whole(&g);
+            Rect r = grect(0, 0, w, h);
+            ChartSpec cs = {f->loss, 3, 0.6, (w + h) % 2, NAN, NAN, 1, NULL};
+            chart_draw(&g, r, &cs, o);
+            HeatmapSpec hs = {f->name_ptr, f->sv, N_ROWS, RANK, (w * h) % N_ROWS};
+            heatmap_draw(&g, r, &hs, o);
+            HistogramSpec his = {f->sv, N_ROWS * RANK, 0, NAN, NAN, GC_CYAN, w % 2};
+            histogram_draw(&g, r, &his, o);
+            form->editing = h % 2;
+            form_draw(form, &g, r, o);
+            grid_box(&g, r, gstyle(0, 0, 0), "\u65E5\u672C\u8A9E title", gstyle(0, 0, 0), o->unicode);
+            check_grid_whole(&g);
+            grid_free(&g);
+        }
+    free(form);
+    free(f);
+}
+END_TEST
+
 static Suite *ui_draw_suite(void) {
     Suite *s = suite_create("ui_draw");
     TCase *tc = tcase_create("grid");
@@ -923,6 +989,7 @@ static Suite *ui_draw_suite(void) {
     tcase_add_test(tc, test_layout);
     tcase_add_test(tc, test_formats);
     tcase_add_test(tc, test_golden_dashboard);
+    tcase_add_test(tc, test_draw_any_size);
     suite_add_tcase(s, tc);
     return s;
 }

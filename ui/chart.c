@@ -333,7 +333,13 @@ void chart_draw(Grid *g, Rect r, const ChartSpec *c, const DrawOpts *o) {
     Rect body = grect(r.x, r.y + 1, r.w, r.h - 1);
     Style axis = style_pick(o, GC_DEFAULT, GA_DIM, 0);
     if (!isfinite(ylo)) {
-        const char *msg = c->empty_text ? c->empty_text : "no data yet";
+        /* Say why the chart is empty: no samples yet, or none a log axis
+         * can show. */
+        int any = 0;
+        for (int i = 0; i < c->n_series && !any; i++)
+            for (int k = 0; k < c->series[i].n && !any; k++) any = isfinite(c->series[i].y[k]);
+        const char *msg = c->empty_text ? c->empty_text : any && c->log_y ? "nothing above 0 for a log scale"
+                                                                          : "no data yet";
         int w = utf8_width(msg);
         grid_text(g, body.x + gmax(0, (body.w - w) / 2), body.y + (body.h - 1) / 2, body.w, axis, msg);
         return;

@@ -305,6 +305,18 @@ int form_edit_begin(Form *f) {
 
 void form_edit_insert(Form *f, const char *utf8) {
     if (!f->editing) return;
+    /* Control bytes (a pasted newline, an escape sequence) are not part
+     * of any value: insert the printable runs around them. */
+    for (const char *p = utf8; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7F) {
+            char part[FORM_VALUE_LEN];
+            size_t n = (size_t)(p - utf8) < sizeof(part) - 1 ? (size_t)(p - utf8) : sizeof(part) - 1;
+            memcpy(part, utf8, n);
+            part[n] = 0;
+            form_edit_insert(f, part);
+            form_edit_insert(f, p + 1);
+            return;
+        }
     size_t len = strlen(f->edit), add = strlen(utf8);
     size_t room = sizeof(f->edit) - 1 - len;
     if (add > room) {
