@@ -149,8 +149,8 @@ void dash_stats(Grid *g, Rect r, const DashView *v, const DrawOpts *o) {
     /* Right: device and memory, when they fit beside. */
     char mem[32], right[160];
     dash_format_mem(v->mem_bytes, mem, sizeof(mem));
-    snprintf(right, sizeof(right), "%s%s%s", v->device ? v->device : "", v->device && *mem ? " \u00B7 " : "", mem);
-    if (!o->unicode) snprintf(right, sizeof(right), "%s%s%s", v->device ? v->device : "", v->device && *mem ? " - " : "", mem);
+    snprintf(right, sizeof(right), "%s%s%s", v->device ? v->device : "",
+             v->device && *mem ? (o->unicode ? " \u00B7 " : " - ") : "", mem);
     int rw = utf8_width(right);
     if (rw && r.x + r.w - 1 - rw >= x + 2)
         grid_text(g, r.x + r.w - 1 - rw, r.y, rw, style_pick(o, GC_DEFAULT, GA_DIM, 0), right);
