@@ -7,7 +7,7 @@ CC      ?= cc
 BUILD   := build
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -fopenmp -D_POSIX_C_SOURCE=200809L -I.
-LDLIBS  := -lopenblas -lcjson -lpcre2-8 -lutf8proc -lcurl -lzip -lz -lpthread -lm
+LDLIBS  := -lopenblas -lcjson -lpcre2-8 -lutf8proc -lcurl -lzip -lz -lncursesw -lpthread -lm
 TESTLIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
 
 NVCC    ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
