@@ -91,7 +91,7 @@ run: deps bilora
 	@scripts/run-default.sh
 
 test: deps
-	@$(MAKE) --no-print-directory check-tests
+	@$(MAKE) --no-print-directory -j$$(nproc) check-tests
 	@scripts/setup-python.sh
 	@scripts/run-tests.sh
 
