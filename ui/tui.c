@@ -370,6 +370,8 @@ static void draw_dash(App *a) {
     in.prompt = a->prompt != PROMPT_NONE ? a->prompt_text : NULL;
     in.show_help = a->help;
     in.unicode = a->o.unicode;
+    /* The log box's inner width less the step and tag columns (panels.c). */
+    in.log_width = a->g.w - 2 - 14;
     DashView v;
     tui_dash_build(a->buf, &in, &v);
     dash_draw(&a->g, &v, &a->o);

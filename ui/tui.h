@@ -137,6 +137,7 @@ typedef struct {
     const char *prompt;
     int show_help;
     int unicode;                /* arrows in the log: "→" or "->" */
+    int log_width;              /* columns of an event's text (warnings wrap) */
 } TuiDashIn;
 
 /* Owns the arrays a DashView points into; rebuilt every frame. */

@@ -151,6 +151,55 @@ static void event_text(char *dst, size_t cap, const char *label, const char *tex
     tui_copy(dst + k, cap - k, text);
 }
 
+typedef struct {
+    TuiDashBuf *b;
+    Pending pend[sizeof(((TuiDashBuf *)0)->events) / sizeof(((TuiDashBuf *)0)->events[0])];
+    int n, order;
+} EventList;
+
+/* Adds an event ("label: text"). A warning wider than the log (a failure
+ * naming a file and what was expected) wraps onto up to four lines, at
+ * spaces where it can: it is the one line the user must read whole. */
+static void add_event(EventList *el, DashEventKind kind, long step, long sort_step, const char *label,
+                      const char *text, int width) {
+    int cap = (int)(sizeof(el->pend) / sizeof(el->pend[0]));
+    char full[1200];
+    event_text(full, sizeof(full), label, text);
+    const char *p = full;
+    for (int line = 0; *p && el->n < cap; line++) {
+        size_t len = strlen(p);
+        if (kind == DASH_EV_WARN && width >= 20 && line < 3 && utf8_width(p) > width) {
+            /* the longest prefix that fits, cut at its last space */
+            size_t i = 0, cut = 0;
+            int w = 0;
+            while (p[i]) {
+                uint32_t cp;
+                int nb = utf8_decode(p + i, strlen(p + i), &cp);
+                if (w + cp_width(cp) > width) break;
+                w += cp_width(cp);
+                i += (size_t)nb;
+                if (cp == ' ') cut = i;
+            }
+            len = cut > (size_t)width / 2 ? cut : i;
+        }
+        Pending *q = &el->pend[el->n];
+        q->slot = el->n;
+        q->kind = kind;
+        q->step = line ? -1 : step;
+        q->sort_step = sort_step;
+        q->order = el->order++;
+        size_t room = sizeof(el->b->ev_text[0]) - 1;
+        size_t n = len < room ? len : room;
+        while (n < len && n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80) n--;
+        memcpy(el->b->ev_text[el->n], p, n);
+        el->b->ev_text[el->n][n] = 0;
+        el->n++;
+        p += len;
+        while (*p == ' ') p++;
+        if (kind != DASH_EV_WARN) break;
+    }
+}
+
 int tui_dash_rows(const TuiDashIn *in) {
     int rows = 0;
     for (int i = 0; i < in->n_runs && i < 2; i++)
@@ -247,15 +296,15 @@ void tui_dash_build(TuiDashBuf *b, const TuiDashIn *in, DashView *v) {
     /* Events: each run's lines read into kind and step, the UI's own
      * lines added, all merged by step (a line without a step stays after
      * the one before it). */
-    Pending pend[sizeof(b->events) / sizeof(b->events[0])];
-    int np = 0, cap = (int)(sizeof(pend) / sizeof(pend[0])), order = 0;
+    EventList el = {b, {{0}}, 0, 0};
     for (int r = 0; r < nr; r++) {
         const TuiRunIn *ri = &in->runs[r];
         const TrainerView *tv = ri->view;
         if (!tv) continue;
+        const char *label = compare ? ri->label : NULL;
         long last = -1;
         int saw_message = 0;
-        for (int i = 0; i < tv->n_events && i < EVENTS_MAX && np < cap; i++) {
+        for (int i = 0; i < tv->n_events && i < EVENTS_MAX; i++) {
             long step;
             const char *text;
             char key[32], value[64];
@@ -268,46 +317,27 @@ void tui_dash_build(TuiDashBuf *b, const TuiDashIn *in, DashView *v) {
                 const char *old = old_value(ri, key, step, value);
                 if (old) snprintf(body, sizeof(body), "%s %s%s%s (live)", flag, old, arrow, value);
                 else snprintf(body, sizeof(body), "%s = %s (live)", flag, value);
-            } else {
-                tui_copy(body, sizeof(body), text);
+                text = body;
+            } else if (kind == DASH_EV_INFO && step >= 0 && strstr(text, " at step ")) {
                 /* "paused at step 12": the step column has the number. */
-                char *at = strstr(body, " at step ");
-                if (at && step >= 0 && kind == DASH_EV_INFO) *at = 0;
+                tui_copy(body, sizeof(body), text);
+                *strstr(body, " at step ") = 0;
+                text = body;
             }
-            Pending *p = &pend[np];
-            p->slot = np;
-            p->kind = kind;
-            p->step = step;
-            p->sort_step = step >= 0 ? step : last;
+            add_event(&el, kind, step, step >= 0 ? step : last, label, text, in->log_width);
             if (step >= 0) last = step;
-            p->order = order++;
-            event_text(b->ev_text[np], sizeof(b->ev_text[0]), compare ? ri->label : NULL, body);
-            np++;
         }
         /* A run that failed before its first step has a message and no
          * event saying so. */
-        if (tv->message[0] && !saw_message && np < cap &&
-            (tv->state == TRAINER_FAILED || tv->state == TRAINER_PAUSED)) {
-            Pending *p = &pend[np];
-            p->slot = np;
-            p->kind = DASH_EV_WARN;
-            p->step = tv->step > 0 ? tv->step : -1;
-            p->sort_step = last > tv->step ? last : tv->step;
-            p->order = order++;
-            event_text(b->ev_text[np], sizeof(b->ev_text[0]), compare ? ri->label : NULL, tv->message);
-            np++;
-        }
+        if (tv->message[0] && !saw_message && (tv->state == TRAINER_FAILED || tv->state == TRAINER_PAUSED))
+            add_event(&el, DASH_EV_WARN, tv->step > 0 ? tv->step : -1, last > tv->step ? last : tv->step, label,
+                      tv->message, in->log_width);
     }
-    for (int i = 0; i < in->n_ui_events && np < cap; i++) {
-        Pending *p = &pend[np];
-        p->slot = np;
-        p->kind = in->ui_events[i].kind;
-        p->step = in->ui_events[i].step;
-        p->sort_step = p->step;
-        p->order = order++;
-        event_text(b->ev_text[np], sizeof(b->ev_text[0]), NULL, in->ui_events[i].text);
-        np++;
-    }
+    for (int i = 0; i < in->n_ui_events; i++)
+        add_event(&el, in->ui_events[i].kind, in->ui_events[i].step, in->ui_events[i].step, NULL,
+                  in->ui_events[i].text, in->log_width);
+    Pending *pend = el.pend;
+    int np = el.n;
     qsort(pend, (size_t)np, sizeof(pend[0]), pending_cmp);
     for (int i = 0; i < np; i++) {
         b->events[i].step = pend[i].step;

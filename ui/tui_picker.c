@@ -39,10 +39,10 @@ static void find_roots(TuiAssets *a) {
     }
     char buf[1024];
     const char *bh = getenv("BILORA_HOME"), *home = getenv("HOME");
-    if (bh && *bh) add_root(a, bh, strlen(bh), "$BILORA_HOME");
+    if (bh && *bh) add_root(a, bh, strlen(bh), "BILORA_HOME");
     else if (home && *home) {
         int n = snprintf(buf, sizeof(buf), "%s/.cache/bilora", home);
-        if (n > 0 && (size_t)n < sizeof(buf)) add_root(a, buf, (size_t)n, "default home");
+        if (n > 0 && (size_t)n < sizeof(buf)) add_root(a, buf, (size_t)n, "home (default)");
     }
     const char *v;
     a->hub[0] = 0;
@@ -384,18 +384,21 @@ static void draw_empty(Grid *g, const TuiAssets *a, const DrawOpts *o) {
         grid_text(g, x, y++, w, warn, line);
         grid_text(g, x, y++, w, plain, "Tasks are looked for, in this order, in:");
     }
-    for (int r = 0; r < a->n_roots && y < g->h - 7; r++) {
+    /* Which setting made each place, then the place, given all the room
+     * left: a path is the one thing here the user needs whole. */
+    int lab = 15, px = x + 2 + lab;
+    for (int r = 0; r < a->n_roots && y < g->h - 8; r++) {
         if (a->n_models == 0) snprintf(line, sizeof(line), "%s/models/<name>/", a->roots[r]);
         else snprintf(line, sizeof(line), "%s/data/glue/<TASK>/train.tsv", a->roots[r]);
-        int lw = grid_text_fit(g, x + 2, y, w - 20, code, line, o->unicode);
-        grid_textf(g, x + 2 + lw + 2, y, w - lw - 4, dim, "(%s)", a->root_why[r]);
+        grid_text(g, x + 2, y, lab - 1, dim, a->root_why[r]);
+        grid_text_fit(g, px, y, g->w - 1 - px, code, line, o->unicode);
         y++;
     }
     if (a->n_roots == 0) grid_text(g, x + 2, y++, w, dim, "(no roots: BILORA_ASSETS and HOME are both unset)");
-    if (a->n_models == 0 && a->hub[0] && y < g->h - 7) {
+    if (a->n_models == 0 && a->hub[0] && y < g->h - 8) {
         snprintf(line, sizeof(line), "%s/models--ORG--NAME/", a->hub);
-        int lw = grid_text_fit(g, x + 2, y, w - 24, code, line, o->unicode);
-        grid_text(g, x + 2 + lw + 2, y, w - lw - 4, dim, "(Hugging Face cache)");
+        grid_text(g, x + 2, y, lab - 1, dim, "HF cache");
+        grid_text_fit(g, px, y, g->w - 1 - px, code, line, o->unicode);
         y++;
     }
     if (a->n_models == 0)
@@ -410,8 +413,8 @@ static void draw_empty(Grid *g, const TuiAssets *a, const DrawOpts *o) {
     if (y < g->h - 4) {
         grid_text(g, x, y++, w, bold, "To get some:");
         grid_text(g, x + 2, y++, w - 2, code, "bilora fetch bert-tiny glue/RTE");
-        grid_text_fit(g, x, y++, w, dim,
-                      "or set BILORA_ASSETS to folders holding models/ and data/glue/, then press r.", o->unicode);
+        grid_text(g, x, y++, w, dim, "or point BILORA_ASSETS at folders holding models/ and data/glue/,");
+        grid_text(g, x, y++, w, dim, "then press r to look again.");
     }
     const char *keys[] = {"r", "look again", "q", "quit"};
     tui_status_keys(g, grect(0, g->h - 1, g->w, 1), keys, 2, o);
