@@ -8,5 +8,6 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_models(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
 
 #endif

