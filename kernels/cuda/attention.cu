@@ -6,16 +6,17 @@
  * dropout_keep(seed, e, p), regenerated in the backward.
  *
  * Head h of batch b is a T x D block at q + b*T*ld + h*D with row stride
- * ld. Within one batch the heads are D floats apart, a uniform stride, so
- * each product is one strided-batched GEMM over the H heads; across
- * batches the stride is T*ld, not H*D, so we loop over b (B launches per
- * product). A pointer-array batched GEMM would make that one launch, and a
- * fused (flash-style) kernel would not write the T x T scores to memory at
- * all: that is where the time goes at long sequences, and the next step.
+ * ld. Heads are D floats apart and batches T*ld apart: each stride is
+ * uniform on its own but (b, h) together is not one stride, so each product
+ * is a strided-batched GEMM over one index, looped over the other
+ * (heads_gemm). A pointer-array batched GEMM would make that one launch,
+ * and a fused (flash-style) kernel would not write the T x T scores to
+ * memory at all: that is where the time goes at long sequences, and the
+ * next step.
  *
  * With attention dropout, the forward needs the dropped probabilities for
  * P·V while probs must keep the undropped ones: they go to the backend's
- * scratch, one batch (H*T*T floats) at a time. */
+ * scratch (B*H*T*T floats, grown once, kept). */
 #include "kernels/cuda/cuda_common.h"
 
 /* Masked softmax in place over the rows of S = probs, one warp per row
@@ -80,43 +81,62 @@ static unsigned row_blocks(size_t rows) {
     return (unsigned)((rows + WARPS_PER_BLOCK - 1) / WARPS_PER_BLOCK);
 }
 
+/* An operand of the per-(batch, head) products: block (b, h) starts at
+ * p + b*sb + h*sh, rows ld apart. */
+struct Opd {
+    const float *p;
+    int ld;
+    long long sb, sh;
+};
+
+/* C_(b,h) = alpha op(A_(b,h)) op(B_(b,h)) + beta C_(b,h) for every batch b
+ * and head h. Both strides are uniform, so one index can be batched inside
+ * cuBLAS and the other looped over: loop over the smaller of B and H (for
+ * batch 32 and 12 heads, 12 launches rather than 32). */
+static void heads_gemm(const char *op, int ta, int tb, int M, int N, int K, float alpha, Opd A,
+                       Opd B, float beta, Opd C, int nb, int nh) {
+    float *c = (float *)C.p;
+    if (nh <= nb) {
+        for (int h = 0; h < nh; h++)
+            cuda_gemm(op, ta, tb, M, N, K, alpha, A.p + h * A.sh, A.ld, A.sb, B.p + h * B.sh, B.ld,
+                      B.sb, beta, c + h * C.sh, C.ld, C.sb, nb);
+    } else {
+        for (int b = 0; b < nb; b++)
+            cuda_gemm(op, ta, tb, M, N, K, alpha, A.p + b * A.sb, A.ld, A.sh, B.p + b * B.sb, B.ld,
+                      B.sh, beta, c + b * C.sb, C.ld, C.sh, nh);
+    }
+}
+
 void cu_attention_fwd(float *out, float *probs, const float *q, const float *k, const float *v,
                       int ld, const float *key_mask, int B, int T, int H, int D, int causal,
                       float dropout_p, uint64_t seed) {
     if (B <= 0 || T <= 0 || H <= 0 || D <= 0) return;
     const float scale = 1.0f / sqrtf((float)D);
     const int C = H * D;
-    const size_t TT = (size_t)T * T;
-    /* S = scale Q Kᵀ into probs, per batch, batched over heads */
-    for (int b = 0; b < B; b++) {
-        const size_t xo = (size_t)b * T * ld;
-        cuda_gemm("attention_fwd (QKᵀ)", 0, 1, T, T, D, scale, q + xo, ld, D, k + xo, ld, D, 0.0f,
-                  probs + (size_t)b * H * TT, T, (long long)TT, H);
-    }
+    const long long TT = (long long)T * T, xsb = (long long)T * ld, osb = (long long)T * C;
+    const Opd Q = {q, ld, xsb, D}, K = {k, ld, xsb, D}, V = {v, ld, xsb, D};
+    const Opd P = {probs, T, H * TT, TT}, O = {out, C, osb, D};
+    /* S = scale Q Kᵀ into probs */
+    heads_gemm("attention_fwd (QKᵀ)", 0, 1, T, T, D, scale, Q, K, 0.0f, P, B, H);
     const size_t rows = (size_t)B * H * T;
     k_attn_softmax<<<row_blocks(rows), WARPS_PER_BLOCK * 32>>>(probs, key_mask, rows, H, T, causal);
     CUDA_LAUNCH_CHECK("attention_fwd (softmax)");
-    if (dropout_p > 0.0f) {
-        const float ds = 1.0f / (1.0f - dropout_p);
-        const size_t per_b = (size_t)H * TT;
-        CudaContext *c = cuda_ctx();
-        std::lock_guard<std::mutex> hold(c->lock);
-        float *pd = (float *)cuda_scratch(c, per_b * sizeof(float), "attention_fwd (dropout)");
-        for (int b = 0; b < B; b++) {
-            k_attn_dropout<<<cuda_blocks(per_b), CUDA_THREADS>>>(
-                pd, probs + (size_t)b * per_b, per_b, (uint64_t)b * per_b, dropout_p, ds, seed);
-            CUDA_LAUNCH_CHECK("attention_fwd (dropout)");
-            const size_t xo = (size_t)b * T * ld;
-            cuda_gemm("attention_fwd (PV)", 0, 0, T, D, T, 1.0f, pd, T, (long long)TT, v + xo, ld,
-                      D, 0.0f, out + (size_t)b * T * C, C, D, H);
-        }
+    if (dropout_p <= 0.0f) {
+        heads_gemm("attention_fwd (PV)", 0, 0, T, D, T, 1.0f, P, V, 0.0f, O, B, H);
         return;
     }
-    for (int b = 0; b < B; b++) {
-        const size_t xo = (size_t)b * T * ld;
-        cuda_gemm("attention_fwd (PV)", 0, 0, T, D, T, 1.0f, probs + (size_t)b * H * TT, T,
-                  (long long)TT, v + xo, ld, D, 0.0f, out + (size_t)b * T * C, C, D, H);
-    }
+    /* P·V with the dropped probabilities, built whole in the scratch (same
+     * layout as probs). A fused kernel would apply the mask while loading P
+     * and need no copy. */
+    const size_t n = (size_t)B * H * TT;
+    const float ds = 1.0f / (1.0f - dropout_p);
+    CudaContext *c = cuda_ctx();
+    std::lock_guard<std::mutex> hold(c->lock);
+    float *pd = (float *)cuda_scratch(c, n * sizeof(float), "attention_fwd (dropout)");
+    k_attn_dropout<<<cuda_blocks(n), CUDA_THREADS>>>(pd, probs, n, 0, dropout_p, ds, seed);
+    CUDA_LAUNCH_CHECK("attention_fwd (dropout)");
+    const Opd Pd = {pd, T, H * TT, TT};
+    heads_gemm("attention_fwd (PV)", 0, 0, T, D, T, 1.0f, Pd, V, 0.0f, O, B, H);
 }
 
 void cu_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const float *probs,
@@ -126,36 +146,27 @@ void cu_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const 
     const float scale = 1.0f / sqrtf((float)D);
     const float ds = dropout_p > 0.0f ? 1.0f / (1.0f - dropout_p) : 1.0f;
     const int C = H * D;
-    const size_t TT = (size_t)T * T, n = (size_t)B * H * TT;
-    /* dV = Pdᵀ dO, Pd the dropped probabilities (built in scratch) */
-    const float *pd = probs;
+    const long long TT = (long long)T * T, xsb = (long long)T * ld, osb = (long long)T * C;
+    const size_t n = (size_t)B * H * TT;
+    const Opd Q = {q, ld, xsb, D}, K = {k, ld, xsb, D}, V = {v, ld, xsb, D};
+    const Opd dQ = {dq, ld, xsb, D}, dK = {dk, ld, xsb, D}, dV = {dv, ld, xsb, D};
+    const Opd dO = {dout, C, osb, D}, S = {scratch, T, H * TT, TT};
+    /* dV = Pdᵀ dO, Pd the dropped probabilities (built in the scratch) */
+    Opd Pd = {probs, T, H * TT, TT};
     if (dropout_p > 0.0f) {
         k_attn_dropout<<<cuda_blocks(n), CUDA_THREADS>>>(scratch, probs, n, 0, dropout_p, ds, seed);
         CUDA_LAUNCH_CHECK("attention_bwd (dropout)");
-        pd = scratch;
+        Pd = S;
     }
-    for (int b = 0; b < B; b++) {
-        const size_t xo = (size_t)b * T * ld, oo = (size_t)b * T * C;
-        cuda_gemm("attention_bwd (dV)", 1, 0, T, D, T, 1.0f, pd + (size_t)b * H * TT, T,
-                  (long long)TT, dout + oo, C, D, 0.0f, dv + xo, ld, D, H);
-    }
-    /* dPd = dO Vᵀ into scratch (after every dV read the dropped copy) */
-    for (int b = 0; b < B; b++) {
-        const size_t xo = (size_t)b * T * ld, oo = (size_t)b * T * C;
-        cuda_gemm("attention_bwd (dO Vᵀ)", 0, 1, T, T, D, 1.0f, dout + oo, C, D, v + xo, ld, D,
-                  0.0f, scratch + (size_t)b * H * TT, T, (long long)TT, H);
-    }
+    heads_gemm("attention_bwd (dV)", 1, 0, T, D, T, 1.0f, Pd, dO, 0.0f, dV, B, H);
+    /* dPd = dO Vᵀ into the scratch (every dV product has read it by now:
+     * one stream, in order) */
+    heads_gemm("attention_bwd (dO Vᵀ)", 0, 1, T, T, D, 1.0f, dO, V, 0.0f, S, B, H);
     const size_t rows = (size_t)B * H * T;
     k_attn_softmax_bwd<<<row_blocks(rows), WARPS_PER_BLOCK * 32>>>(scratch, probs, rows, T,
                                                                    dropout_p, ds, seed);
     CUDA_LAUNCH_CHECK("attention_bwd (softmax)");
     /* dQ = scale dS K, dK = scale dSᵀ Q */
-    for (int b = 0; b < B; b++) {
-        const size_t xo = (size_t)b * T * ld;
-        const float *dS = scratch + (size_t)b * H * TT;
-        cuda_gemm("attention_bwd (dQ)", 0, 0, T, D, T, scale, dS, T, (long long)TT, k + xo, ld, D,
-                  0.0f, dq + xo, ld, D, H);
-        cuda_gemm("attention_bwd (dK)", 1, 0, T, D, T, scale, dS, T, (long long)TT, q + xo, ld, D,
-                  0.0f, dk + xo, ld, D, H);
-    }
+    heads_gemm("attention_bwd (dQ)", 0, 0, T, D, T, scale, S, K, 0.0f, dQ, B, H);
+    heads_gemm("attention_bwd (dK)", 1, 0, T, D, T, scale, S, Q, 0.0f, dK, B, H);
 }

@@ -21,13 +21,27 @@
 
 /* ---- elementwise ---- */
 
-__global__ static void k_add_bias(float *y, const float *bias, size_t n, int cols) {
-    GRID_STRIDE_LOOP(i, n) y[i] += bias[i % cols];
+/* Row-structured elementwise kernels run on a 2D grid: x over columns,
+ * y over rows (grid-strided), so no thread divides a flat index by the row
+ * length (a 64-bit division is dozens of instructions on the GPU). */
+static dim3 rows_grid(size_t rows, int cols) {
+    unsigned gx = (unsigned)((cols + CUDA_THREADS - 1) / CUDA_THREADS);
+    size_t gy = rows < 65535 ? rows : 65535;
+    return dim3(gx ? gx : 1, (unsigned)(gy ? gy : 1));
+}
+#define ROWS_LOOP(r, rows) for (size_t r = blockIdx.y; r < (rows); r += gridDim.y)
+#define COL_INDEX(c, cols)                                                                         \
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;                                           \
+    if (c >= (cols)) return
+
+__global__ static void k_add_bias(float *y, const float *bias, size_t rows, int cols) {
+    COL_INDEX(c, cols);
+    const float bc = bias[c];
+    ROWS_LOOP(r, rows) y[r * cols + c] += bc;
 }
 void cu_add_bias(float *y, const float *bias, int rows, int cols) {
-    size_t n = (size_t)rows * cols;
-    if (!n) return;
-    k_add_bias<<<cuda_blocks(n), CUDA_THREADS>>>(y, bias, n, cols);
+    if (rows <= 0 || cols <= 0) return;
+    k_add_bias<<<rows_grid(rows, cols), CUDA_THREADS>>>(y, bias, (size_t)rows, cols);
     CUDA_LAUNCH_CHECK("add_bias");
 }
 
@@ -49,17 +63,19 @@ void cu_scale(float *x, float a, size_t n) {
     CUDA_LAUNCH_CHECK("scale");
 }
 
-__global__ static void k_scale_cols(float *y, const float *x, const float *s, size_t n, int cols,
-                                    int accumulate) {
-    GRID_STRIDE_LOOP(i, n) {
-        float t = __fmul_rn(x[i], s[i % cols]);
+__global__ static void k_scale_cols(float *y, const float *x, const float *s, size_t rows,
+                                    int cols, int accumulate) {
+    COL_INDEX(c, cols);
+    const float sc = s[c];
+    ROWS_LOOP(r, rows) {
+        size_t i = r * cols + c;
+        float t = __fmul_rn(x[i], sc);
         y[i] = accumulate ? __fadd_rn(y[i], t) : t;
     }
 }
 void cu_scale_cols(float *y, const float *x, const float *s, int rows, int cols, int accumulate) {
-    size_t n = (size_t)rows * cols;
-    if (!n) return;
-    k_scale_cols<<<cuda_blocks(n), CUDA_THREADS>>>(y, x, s, n, cols, accumulate);
+    if (rows <= 0 || cols <= 0) return;
+    k_scale_cols<<<rows_grid(rows, cols), CUDA_THREADS>>>(y, x, s, (size_t)rows, cols, accumulate);
     CUDA_LAUNCH_CHECK("scale_cols");
 }
 
@@ -297,17 +313,17 @@ void cu_layernorm_bwd(float *dx, float *dgamma, float *dbeta, const float *dy, c
 
 __global__ static void k_embedding_fwd(float *out, const int32_t *ids, const float *table,
                                        size_t n, int cols, int accumulate) {
-    GRID_STRIDE_LOOP(i, n) {
-        size_t r = i / cols;
-        float t = table[(size_t)ids[r] * cols + (i % cols)];
+    COL_INDEX(c, cols);
+    ROWS_LOOP(r, n) {
+        float t = table[(size_t)ids[r] * cols + c];
+        size_t i = r * cols + c;
         out[i] = accumulate ? out[i] + t : t;
     }
 }
 void cu_embedding_fwd(float *out, const int32_t *ids, const float *table, int n, int cols,
                       int accumulate) {
-    size_t total = (size_t)n * cols;
-    if (!total) return;
-    k_embedding_fwd<<<cuda_blocks(total), CUDA_THREADS>>>(out, ids, table, total, cols, accumulate);
+    if (n <= 0 || cols <= 0) return;
+    k_embedding_fwd<<<rows_grid(n, cols), CUDA_THREADS>>>(out, ids, table, (size_t)n, cols, accumulate);
     CUDA_LAUNCH_CHECK("embedding_fwd");
 }
 
@@ -317,37 +333,33 @@ void cu_embedding_fwd(float *out, const int32_t *ids, const float *table, int n,
  * deterministic version would sort the ids and sum each run of equal ids. */
 __global__ static void k_embedding_bwd(float *dtable, const float *dout, const int32_t *ids,
                                        size_t n, int cols) {
-    GRID_STRIDE_LOOP(i, n) {
-        size_t r = i / cols;
-        atomicAdd(&dtable[(size_t)ids[r] * cols + (i % cols)], dout[i]);
-    }
+    COL_INDEX(c, cols);
+    ROWS_LOOP(r, n) atomicAdd(&dtable[(size_t)ids[r] * cols + c], dout[r * cols + c]);
 }
 void cu_embedding_bwd(float *dtable, const float *dout, const int32_t *ids, int n, int cols) {
-    size_t total = (size_t)n * cols;
-    if (!total || !dtable) return;
-    k_embedding_bwd<<<cuda_blocks(total), CUDA_THREADS>>>(dtable, dout, ids, total, cols);
+    if (n <= 0 || cols <= 0 || !dtable) return;
+    k_embedding_bwd<<<rows_grid(n, cols), CUDA_THREADS>>>(dtable, dout, ids, (size_t)n, cols);
     CUDA_LAUNCH_CHECK("embedding_bwd");
 }
 
-__global__ static void k_gather_first(float *out, const float *x, size_t n, int T, int cols,
+/* out[b,:] = x[b*T,:] (forward), or dx[b*T,:] += dout[b,:] (backward). */
+__global__ static void k_gather_first(float *out, const float *x, size_t B, int T, int cols,
                                       int backward) {
-    GRID_STRIDE_LOOP(i, n) {
-        size_t b = i / cols, c = i % cols;
-        size_t xi = b * (size_t)T * cols + c;
-        if (backward) out[xi] += x[i]; /* out = dx, x = dout */
-        else out[i] = x[xi];
+    COL_INDEX(c, cols);
+    ROWS_LOOP(b, B) {
+        size_t xi = b * (size_t)T * cols + c, oi = b * cols + c;
+        if (backward) out[xi] += x[oi]; /* out = dx, x = dout */
+        else out[oi] = x[xi];
     }
 }
 void cu_gather_first(float *out, const float *x, int B, int T, int cols) {
-    size_t n = (size_t)B * cols;
-    if (!n) return;
-    k_gather_first<<<cuda_blocks(n), CUDA_THREADS>>>(out, x, n, T, cols, 0);
+    if (B <= 0 || cols <= 0) return;
+    k_gather_first<<<rows_grid(B, cols), CUDA_THREADS>>>(out, x, (size_t)B, T, cols, 0);
     CUDA_LAUNCH_CHECK("gather_first");
 }
 void cu_gather_first_bwd(float *dx, const float *dout, int B, int T, int cols) {
-    size_t n = (size_t)B * cols;
-    if (!n) return;
-    k_gather_first<<<cuda_blocks(n), CUDA_THREADS>>>(dx, dout, n, T, cols, 1);
+    if (B <= 0 || cols <= 0) return;
+    k_gather_first<<<rows_grid(B, cols), CUDA_THREADS>>>(dx, dout, (size_t)B, T, cols, 1);
     CUDA_LAUNCH_CHECK("gather_first_bwd");
 }
 
