@@ -327,6 +327,51 @@ static void smooth(const Series *in, Series *out, double w) {
     }
 }
 
+/* At most this many points per drawn line: more is invisible at 960 px
+ * and only makes the file heavy. */
+#define MAX_POINTS 1500
+
+/* Every k-th point (and the last), k chosen to stay under MAX_POINTS. */
+static int thin(const Series *in, Series *out) {
+    int k = (in->n + MAX_POINTS - 1) / MAX_POINTS;
+    if (k < 1) k = 1;
+    if (series_alloc(out, in->n / k + 2) != 0) return -1;
+    for (int i = 0; i < in->n; i += k) {
+        out->x[out->n] = in->x[i];
+        out->y[out->n++] = in->y[i];
+    }
+    if (in->n && (in->n - 1) % k) {
+        out->x[out->n] = in->x[in->n - 1];
+        out->y[out->n++] = in->y[in->n - 1];
+    }
+    return 0;
+}
+
+/* A per-step loss: short series as they are; longer ones faint, with a
+ * bold smoothed line whose span grows with the run (about 1/60 of it), so
+ * a 30-step and a 30000-step run both read as a trend. */
+static void noisy_line(FILE *f, const Frame *fr, const Series *s, const char *cls, const char *color) {
+    if (s->n < 20) {
+        line(f, fr, s, cls, color, 2.0, 1.0);
+        return;
+    }
+    Series sm, raw, smt;
+    if (series_alloc(&sm, s->n) != 0) return;
+    double span = s->n / 60.0 < 5 ? 5 : s->n / 60.0;
+    smooth(s, &sm, 1 - 2 / (span + 1));
+    if (thin(s, &raw) == 0) {
+        char c[48];
+        snprintf(c, sizeof(c), "%s-raw", cls);
+        line(f, fr, &raw, c, color, 1.0, 0.25);
+        series_free(&raw);
+    }
+    if (thin(&sm, &smt) == 0) {
+        line(f, fr, &smt, cls, color, 2.0, 1.0);
+        series_free(&smt);
+    }
+    series_free(&sm);
+}
+
 typedef struct {
     const char *label, *color;
     int dashed, dot;
@@ -380,8 +425,10 @@ static void loss_chart(FILE *f, const History *h, double top) {
         double x = px(&fr, s);
         fprintf(f, "<line class=\"change\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#777777\" "
                 "stroke-width=\"1\" stroke-dasharray=\"4 3\"/>\n", x, fr.y, x, fr.y + fr.h);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#555555\" transform=\"rotate(-90 %.1f %.1f)\" "
-                "text-anchor=\"end\">", x - 3, fr.y + 4, x - 3, fr.y + 4);
+        /* the label runs up from the axis: the legend sits top right */
+        double ly = fr.y + fr.h - 4;
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#555555\" transform=\"rotate(-90 %.1f %.1f)\">",
+                x - 3, ly, x - 3, ly);
         xml_text(f, str_or(c, "key", "?"));
         fputs(" = ", f);
         xml_text(f, str_or(c, "value", "?"));
@@ -392,22 +439,18 @@ static void loss_chart(FILE *f, const History *h, double top) {
     int has_loss = 0, has_upper = 0;
     for (int i = 0; i < h->loss.n; i++) has_loss |= isfinite(h->loss.y[i]);
     for (int i = 0; i < h->upper.n; i++) has_upper |= isfinite(h->upper.y[i]);
-    if (has_loss) {
-        Series sm;
-        if (h->loss.n >= 20 && series_alloc(&sm, h->loss.n) == 0) {
-            line(f, &fr, &h->loss, "loss-train-raw", "#1f77b4", 1.0, 0.3);
-            smooth(&h->loss, &sm, 0.6);
-            line(f, &fr, &sm, "loss-train", "#1f77b4", 2.0, 1.0);
-            series_free(&sm);
-        } else {
-            line(f, &fr, &h->loss, "loss-train", "#1f77b4", 2.0, 1.0);
-        }
-        le[nl++] = (LegendEntry){"training loss (lower level)", "#1f77b4", 0, 0};
-    }
+    /* the upper level first, so the training loss draws on top */
     if (has_upper) {
-        line(f, &fr, &h->upper, "loss-upper", "#ff7f0e", 1.5, 0.85);
+        noisy_line(f, &fr, &h->upper, "loss-upper", "#ff7f0e");
         le[nl++] = (LegendEntry){"upper-level loss (D2)", "#ff7f0e", 0, 0};
     }
+    if (has_loss) {
+        noisy_line(f, &fr, &h->loss, "loss-train", "#1f77b4");
+        le[nl++] = (LegendEntry){"training loss (lower level)", "#1f77b4", 0, 0};
+    }
+    if (has_loss && h->loss.n >= 20)
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#666666\">per step: faint; "
+                "exponential moving average: bold</text>\n", fr.x + 60, fr.y - 12);
     char labels[4][40];
     for (int i = 0; i < h->n_splits; i++) {
         const char *col = split_color(h->splits[i].split);

@@ -188,6 +188,12 @@ static int mkdir_p(const char *path, char *err, size_t errlen) {
     return 0;
 }
 
+/* Two paths name the same directory. */
+static int same_dir(const char *a, const char *b) {
+    struct stat x, y;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
 /* ---- root and names ---- */
 
 int session_root(char *out, size_t cap, char *err, size_t errlen) {
@@ -380,6 +386,21 @@ static int file_id(const char *path, FileId *id, const FileId *cached, char *err
     return 0;
 }
 
+/* dir (PATH_CAP bytes) made absolute, so a resume finds it from anywhere
+ * (joined to the working directory: realpath is XSI, outside our POSIX
+ * 2008 baseline, and an absolute path is all that is needed). */
+static int absolute(char *dir, char *err, size_t errlen) {
+    if (dir[0] == '/') return 0;
+    char cwd[PATH_CAP], buf[PATH_CAP];
+    const char *rel = dir[0] == '.' && dir[1] == '/' ? dir + 2 : dir;
+    if (!getcwd(cwd, sizeof(cwd)) || snprintf(buf, sizeof(buf), "%s/%s", cwd, rel) >= (int)sizeof(buf)) {
+        snprintf(err, errlen, "%s: cannot make the path absolute", dir);
+        return -1;
+    }
+    memcpy(dir, buf, strlen(buf) + 1);
+    return 0;
+}
+
 static cJSON *file_id_json(const char *file, const FileId *id) {
     cJSON *j = cJSON_CreateObject();
     char h[9];
@@ -417,7 +438,8 @@ static const cJSON *files_of(const cJSON *doc, const char *section) {
  * FNV-1a of its header from st_open, CRC32) and the other defining files. */
 static cJSON *model_identity(const TrainConfig *cfg, const cJSON *prev, char *err, size_t errlen) {
     char dir[PATH_CAP], path[PATH_CAP + 64];
-    if (assets_find_model(cfg->model, dir, sizeof(dir), err, errlen) != 0) return NULL;
+    if (assets_find_model(cfg->model, dir, sizeof(dir), err, errlen) != 0 || absolute(dir, err, errlen) != 0)
+        return NULL;
     snprintf(path, sizeof(path), "%s/model.safetensors", dir);
     SafeTensors st;
     if (st_open(&st, path, err, errlen) != 0) return NULL;
@@ -466,7 +488,7 @@ static int data_dir_of(const TrainConfig *cfg, char *dir, size_t cap, char *err,
 static cJSON *data_identity(const TrainConfig *cfg, const cJSON *prev, char *err, size_t errlen) {
     const GlueTaskInfo *t = glue_task_info(cfg->task);
     char dir[PATH_CAP], path[PATH_CAP + 64], file[64];
-    if (data_dir_of(cfg, dir, sizeof(dir), err, errlen) != 0) return NULL;
+    if (data_dir_of(cfg, dir, sizeof(dir), err, errlen) != 0 || absolute(dir, err, errlen) != 0) return NULL;
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "task", t->name);
     cJSON_AddStringToObject(d, "dir", dir);
@@ -494,7 +516,7 @@ static int check_files(const char *sname, const char *what, const char *dir, con
         return -1;
     }
     char moved[PATH_CAP + 64] = "";
-    if (saved_dir && strcmp(saved_dir, dir))
+    if (saved_dir && !same_dir(saved_dir, dir))
         snprintf(moved, sizeof(moved), " (saved from %s)", saved_dir);
     const cJSON *f;
     cJSON_ArrayForEach(f, files) {
@@ -603,6 +625,23 @@ static void add_shape(cJSON *e, const StateBlob *b, int rank) {
     }
 }
 
+/* Two initial configurations describe the same run: equal but for where
+ * the model and data were found and the device (a resume may change
+ * those). */
+static int same_run(const cJSON *a, const cJSON *b) {
+    if (!a || !b) return 0;
+    cJSON *x = cJSON_Duplicate(a, 1), *y = cJSON_Duplicate(b, 1);
+    static const char *const WHERE[] = {"model", "data", "device"};
+    for (int i = 0; i < 3; i++) {
+        cJSON_DeleteItemFromObjectCaseSensitive(x, WHERE[i]);
+        cJSON_DeleteItemFromObjectCaseSensitive(y, WHERE[i]);
+    }
+    int eq = cJSON_Compare(x, y, 1);
+    cJSON_Delete(x);
+    cJSON_Delete(y);
+    return eq;
+}
+
 /* session.json, built before the lock is taken. Takes st->json. */
 static cJSON *build_doc(Run *r, RunState *st, const cJSON *prev, const char *name, time_t now,
                         char *err, size_t errlen) {
@@ -617,7 +656,7 @@ static cJSON *build_doc(Run *r, RunState *st, const cJSON *prev, const char *nam
     double c;
     time_t created = now;
     if (prev && json_num(prev, "created_unix", &c) == 0 &&
-        cJSON_Compare(cJSON_GetObjectItemCaseSensitive(prev, "config"), config, 1))
+        same_run(cJSON_GetObjectItemCaseSensitive(prev, "config"), config))
         created = (time_t)c;
     char ts[32];
     iso_time(ts, sizeof(ts), created);
@@ -1028,6 +1067,22 @@ int session_override_allowed(const char *key, char *err, size_t errlen) {
 
 /* ---- load ---- */
 
+/* Where a resume reads the model (or the data) from, into cfg_field (the
+ * run's "model" / "data" setting): where the saved setting resolves to now
+ * when that is the saved directory (the setting is then left as it was, so
+ * re-saves keep the same configuration); else the saved directory itself
+ * while it exists, so a relative path or a name works from any working
+ * directory; else what resolves now, for the fingerprints to judge. */
+static int choose_dir(int found, const char *found_dir, const char *saved_dir, char *cfg_field, size_t cap) {
+    if (found && (!saved_dir || same_dir(found_dir, saved_dir))) return 0;
+    struct stat st;
+    const char *use = saved_dir && stat(saved_dir, &st) == 0 && S_ISDIR(st.st_mode) ? saved_dir
+                      : found ? found_dir : NULL;
+    if (!use || strlen(use) >= cap) return -1;
+    memmove(cfg_field, use, strlen(use) + 1);
+    return 0;
+}
+
 int session_verify(const char *root, const char *name, long *step, char *err, size_t errlen) {
     Snapshot s;
     if (read_snapshot(root, name, 1, &s, err, errlen) != 0) return -1;
@@ -1073,19 +1128,21 @@ int session_load(const char *root, const char *name, const SessionOverride *ov, 
     /* the inputs the run was saved with, unchanged */
     char dir[PATH_CAP];
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(s.doc, "model");
-    if (assets_find_model(c0.model, dir, sizeof(dir), e2, sizeof(e2)) != 0) {
+    int found = assets_find_model(c0.model, dir, sizeof(dir), e2, sizeof(e2)) == 0;
+    if (choose_dir(found, dir, json_str(model, "dir"), c0.model, sizeof(c0.model)) != 0) {
         snprintf(err, errlen, "session '%s': its base model '%s' is not found: %s", name, c0.model, e2);
         goto done;
     }
-    if (check_files(name, "base model", dir, cJSON_GetObjectItemCaseSensitive(model, "files"),
+    if (check_files(name, "base model", c0.model, cJSON_GetObjectItemCaseSensitive(model, "files"),
                     json_str(model, "dir"), err, errlen) != 0)
         goto done;
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(s.doc, "data");
-    if (data_dir_of(&c0, dir, sizeof(dir), e2, sizeof(e2)) != 0) {
+    found = data_dir_of(&c0, dir, sizeof(dir), e2, sizeof(e2)) == 0;
+    if (choose_dir(found, dir, json_str(data, "dir"), c0.data, sizeof(c0.data)) != 0) {
         snprintf(err, errlen, "session '%s': the data of task '%s' is not found: %s", name, c0.task, e2);
         goto done;
     }
-    if (check_files(name, "data", dir, cJSON_GetObjectItemCaseSensitive(data, "files"), json_str(data, "dir"),
+    if (check_files(name, "data", c0.data, cJSON_GetObjectItemCaseSensitive(data, "files"), json_str(data, "dir"),
                     err, errlen) != 0)
         goto done;
     for (int i = 0; i < n_ov; i++) {
@@ -1267,24 +1324,24 @@ int session_remove(const char *root, const char *name, char *err, size_t errlen)
 /* ---- headless driving ---- */
 
 int session_drive(Run *r, const char *root, const char *name, long save_every, char *err, size_t errlen) {
-    if (session_name_check(name, err, errlen) != 0) return -1;
+    if (name && session_name_check(name, err, errlen) != 0) return -1;
     int rc;
     long last_saved = -1;
     while ((rc = run_step(r, err, errlen)) == 0) {
         long step = run_step_index(r);
-        if (save_every > 0 && step % save_every == 0) {
+        if (name && save_every > 0 && step % save_every == 0) {
             if (session_save(root, name, r, err, errlen) != 0) return -1;
             last_saved = step;
         }
     }
     if (rc == RUN_DIVERGED) {
-        size_t n = strlen(err);
-        snprintf(err + n, errlen - n, "; stopping instead of training on garbage (session '%s' keeps its "
-                 "last snapshot%s)", name, last_saved >= 0 ? "" : ", if any");
+        if (name) append(err, errlen, "; stopping instead of training on garbage (session '%s' keeps its "
+                         "last snapshot%s)", name, last_saved >= 0 ? "" : ", if any");
+        else append(err, errlen, "; stopping instead of training on garbage");
         return -1;
     }
     if (rc < 0) return -1;
-    if (run_step_index(r) != last_saved && session_save(root, name, r, err, errlen) != 0) return -1;
+    if (name && run_step_index(r) != last_saved && session_save(root, name, r, err, errlen) != 0) return -1;
     run_finish(r);
     return 0;
 }

@@ -135,8 +135,8 @@ int session_export_svg(const struct cJSON *session, FILE *f, char *err, size_t e
 /* ---- headless driving (train --session, resume) ----
  * Steps r to completion as train_run does (run_finish at the end), saving
  * to session `name` every save_every steps (0: only at the end) and when
- * the run completes. A diverged or failed run returns -1 and keeps its last
- * snapshot. r stays the caller's. */
+ * the run completes; name NULL: no saving. A diverged or failed run
+ * returns -1 and keeps its last snapshot. r stays the caller's. */
 int session_drive(Run *r, const char *root, const char *name, long save_every, char *err,
                   size_t errlen);
 /* train_run with a session: checks the name first, creates the run, drives

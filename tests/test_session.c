@@ -542,6 +542,34 @@ START_TEST(list_and_remove) {
 }
 END_TEST
 
+START_TEST(relative_paths_resume_elsewhere) {
+    /* a run started with relative paths resumes from another directory */
+    char dir[256], root[300], err[2048];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    root_of(dir, root);
+    ck_assert_int_eq(chdir(dir), 0);
+    TrainConfig c = config(".", "lora");
+    snprintf(c.model, sizeof(c.model), "model");
+    snprintf(c.data, sizeof(c.data), "SST-2");
+    Run *r;
+    ck_assert_msg(run_create(&r, &c, NULL, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_ge(run_step(r, err, sizeof(err)), 0);
+    ck_assert_msg(session_save(root, "rel", r, err, sizeof(err)) == 0, "%s", err);
+    run_free(r);
+    ck_assert_int_eq(chdir("/"), 0);
+    ck_assert_msg(session_load(root, "rel", NULL, 0, NULL, &r, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(run_step_index(r), 1);
+    ck_assert_int_ge(run_step(r, err, sizeof(err)), 0);
+    ck_assert_msg(session_save(root, "rel", r, err, sizeof(err)) == 0, "%s", err);
+    run_free(r);
+    SessionSummary sm;
+    ck_assert_int_eq(session_summary(root, "rel", &sm, err, sizeof(err)), 0);
+    ck_assert_int_eq(sm.step, 2);
+    fixture_rmdir(dir);
+}
+END_TEST
+
 /* ---- the crash test ---- */
 
 #define KILLS 40
@@ -814,6 +842,7 @@ int main(void) {
     tcase_add_test(bad, aside_copy_is_found);
     tcase_add_test(bad, resume_overrides);
     tcase_add_test(bad, list_and_remove);
+    tcase_add_test(bad, relative_paths_resume_elsewhere);
     suite_add_tcase(s, bad);
     TCase *crash = tcase_create("crash");
     tcase_set_timeout(crash, 600);
