@@ -22,6 +22,17 @@
 
 #include "tests/fixtures.h"
 
+/* The screens' pure parts (no ncurses) are unit-tested here too, compiled
+ * in as tests/test_ui_draw.c does with the drawing layer: the Makefile
+ * links ui/ into ./bilora only. */
+#include "ui/grid.c"
+#include "ui/chart.c"
+#include "ui/heatmap.c"
+#include "ui/histogram.c"
+#include "ui/panels.c"
+#include "ui/tui_dash.c"
+#include "ui/tui_picker.c"
+
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -621,6 +632,242 @@ static void check_frame(Term *t, int w, int h) {
 
 /* ---- tests ----------------------------------------------------------------- */
 
+/* ---- the pure parts ------------------------------------------------------- */
+
+START_TEST(event_lines_are_read) {
+    long step;
+    const char *text;
+    char key[32], value[64];
+    ck_assert_int_eq(tui_event_parse("step 12: lower_lr = 1e-4", &step, &text, key, sizeof(key), value, sizeof(value)),
+                     DASH_EV_CHANGE);
+    ck_assert_int_eq(step, 12);
+    ck_assert_str_eq(key, "lower_lr");
+    ck_assert_str_eq(value, "1e-4");
+    ck_assert_int_eq(tui_event_parse("step 100: dev loss 0.6931, accuracy 0.5000", &step, &text, key, sizeof(key),
+                                     value, sizeof(value)),
+                     DASH_EV_EVAL);
+    ck_assert_int_eq(step, 100);
+    ck_assert_str_eq(text, "dev loss 0.6931, accuracy 0.5000");
+    ck_assert_str_eq(key, "");
+    ck_assert_int_eq(tui_event_parse("paused at step 7", &step, &text, NULL, 0, NULL, 0), DASH_EV_INFO);
+    ck_assert_int_eq(step, 7);
+    ck_assert_int_eq(tui_event_parse("refused: rank cannot change", &step, &text, NULL, 0, NULL, 0), DASH_EV_WARN);
+    ck_assert_int_eq(step, -1);
+    ck_assert_int_eq(tui_event_parse("paused: step 9: loss is nan", &step, &text, NULL, 0, NULL, 0), DASH_EV_WARN);
+    ck_assert_int_eq(tui_event_parse("RTE: 2,490 train, 277 dev", &step, &text, NULL, 0, NULL, 0), DASH_EV_INFO);
+    ck_assert_int_eq(step, -1);
+    /* "step 3:" without the space is not a step prefix */
+    ck_assert_int_eq(tui_event_parse("step 3:x", &step, &text, NULL, 0, NULL, 0), DASH_EV_INFO);
+    ck_assert_int_eq(step, -1);
+}
+END_TEST
+
+static const char *initial_lr(void *ctx, const char *key) {
+    (void)ctx;
+    return !strcmp(key, "lower_lr") ? "5e-4" : NULL;
+}
+
+static void fill_view(TrainerView *v, const char *method, long step) {
+    v->state = TRAINER_RUNNING;
+    v->step = step;
+    v->total_steps = 100;
+    snprintf(v->config.method, sizeof(v->config.method), "%s", method);
+    snprintf(v->config.device, sizeof(v->config.device), "cpu");
+    for (int i = 0; i < 3; i++) {
+        v->loss.step[i] = v->upper_loss.step[i] = v->dev_loss.step[i] = v->dev_metric.step[i] = 10 * (i + 1);
+        v->loss.value[i] = 0.7f - 0.1f * (float)i;
+        v->upper_loss.value[i] = 0.75f - 0.1f * (float)i;
+        v->dev_loss.value[i] = 0.72f - 0.05f * (float)i;
+        v->dev_metric.value[i] = 0.5f + 0.1f * (float)i;
+    }
+    v->loss.n = v->upper_loss.n = v->dev_loss.n = v->dev_metric.n = 3;
+    snprintf(v->metric_name, sizeof(v->metric_name), "accuracy");
+    v->spectrum_rows = 2;
+    v->spectrum_cols = 3;
+    snprintf(v->spectrum_names[0], SPECTRUM_NAME, "L0.query");
+    snprintf(v->spectrum_names[1], SPECTRUM_NAME, "L0.value");
+    for (int r = 0; r < 2; r++)
+        for (int k = 0; k < SPEC_VALUES_MAX; k++) v->spectrum[r][k] = k < 3 ? 1.0f / (float)(k + 1) : NAN;
+    const char *ev[] = {"tiny: 1.6k parameters", "step 10: dev loss 0.7000, accuracy 0.5000", "paused at step 20",
+                        "step 21: lower_lr = 1e-4",
+                        "refused: split_ratio: expected a number in [1e-06, 0.999999], got '2' (the ratio of "
+                        "D1 to the training set)"};
+    for (int i = 0; i < 5; i++) snprintf(v->events[i], sizeof(v->events[i]), "%s", ev[i]);
+    v->n_events = 5;
+    v->changes[0] = (RunChange){21, "lower_lr", "1e-4"};
+    v->n_changes = 1;
+}
+
+static int find_event(const DashView *v, const char *text, DashEventKind kind, long step) {
+    for (int i = 0; i < v->n_events; i++)
+        if (!strcmp(v->events[i].text, text) && v->events[i].kind == kind && v->events[i].step == step) return i;
+    return -1;
+}
+
+START_TEST(dashboard_view_from_trainer_views) {
+    TrainerView *a = trainer_view_new(), *b = trainer_view_new();
+    fill_view(a, "bilora", 30);
+    fill_view(b, "lora", 40);
+    TuiDashBuf *buf = tui_dash_buf_new();
+    TuiDashIn in;
+    memset(&in, 0, sizeof(in));
+    in.runs[0] = (TuiRunIn){a, "bilora", GC_BLUE, initial_lr, NULL};
+    in.n_runs = 1;
+    in.title = "tiny \u00B7 SST-2 \u00B7 bilora";
+    in.device = "cpu";
+    in.smoothing = 0.6;
+    in.unicode = 1;
+    in.log_width = 40;
+    DashView v;
+    tui_dash_build(buf, &in, &v);
+    /* one bi-level run: lower, upper and dev losses; the dev metric */
+    ck_assert_int_eq(v.n_runs, 1);
+    ck_assert_str_eq(v.runs[0].state, "running");
+    ck_assert_int_eq(v.n_loss, 3);
+    ck_assert_str_eq(v.loss[0].name, "lower");
+    ck_assert_str_eq(v.loss[1].name, "upper");
+    ck_assert_str_eq(v.loss[2].name, "dev");
+    ck_assert_int_eq(v.loss[0].n, 3);
+    ck_assert(fabs(v.loss[0].y[1] - 0.6) < 1e-6 && v.loss[0].x[1] == 20);
+    ck_assert_int_eq(v.n_metric, 1);
+    ck_assert_str_eq(v.metric_name, "accuracy");
+    ck_assert_int_eq(v.spectrum.rows, 2);
+    ck_assert_int_eq(v.spectrum.cols, 3);
+    /* the log: steps in their column, the change with its old value */
+    ck_assert_int_ge(find_event(&v, "tiny: 1.6k parameters", DASH_EV_INFO, -1), 0);
+    ck_assert_int_ge(find_event(&v, "dev loss 0.7000, accuracy 0.5000", DASH_EV_EVAL, 10), 0);
+    ck_assert_int_ge(find_event(&v, "paused", DASH_EV_INFO, 20), 0);
+    ck_assert_int_ge(find_event(&v, "lower-lr 5e-4 \u2192 1e-4 (live)", DASH_EV_CHANGE, 21), 0);
+    /* the long refusal wraps at spaces, each line within the width */
+    int first = -1;
+    for (int i = 0; i < v.n_events; i++)
+        if (!strncmp(v.events[i].text, "refused:", 8)) first = i;
+    ck_assert_int_ge(first, 0);
+    ck_assert_int_eq(v.events[first].kind, DASH_EV_WARN);
+    ck_assert_int_lt(first + 1, v.n_events);
+    ck_assert_int_eq(v.events[first + 1].kind, DASH_EV_WARN);
+    ck_assert_int_eq(v.events[first + 1].step, -1);
+    for (int i = first; i < v.n_events; i++) ck_assert_int_le(utf8_width(v.events[i].text), 40);
+    /* drawn: the change is on the 80x24 screen */
+    Grid g;
+    ck_assert_int_eq(grid_init(&g, 80, 24), 0);
+    DrawOpts o = {1, 1};
+    in.log_width = 80 - 2 - 14;
+    tui_dash_build(buf, &in, &v);
+    dash_draw(&g, &v, &o);
+    char *text = grid_dump_text(&g);
+    ck_assert_msg(strstr(text, "tiny \u00B7 SST-2 \u00B7 bilora"), "%s", text);
+    ck_assert_msg(strstr(text, "\u25CF running"), "%s", text);
+    free(text);
+
+    /* compare: the runs' curves by name, both spectra, events by run */
+    in.runs[1] = (TuiRunIn){b, "lora", GC_MAGENTA, initial_lr, NULL};
+    in.n_runs = 2;
+    in.selected = 3;
+    tui_dash_build(buf, &in, &v);
+    ck_assert_int_eq(v.n_runs, 2);
+    ck_assert_int_eq(v.n_loss, 4);
+    ck_assert_str_eq(v.loss[0].name, "bilora");
+    ck_assert_str_eq(v.loss[1].name, "bilora dev");
+    ck_assert_str_eq(v.loss[2].name, "lora");
+    ck_assert_str_eq(v.loss[3].name, "lora dev");
+    ck_assert_int_eq(v.loss[2].colour, GC_MAGENTA);
+    ck_assert_int_eq(v.n_metric, 2);
+    ck_assert_int_eq(v.spectrum.rows, 4);
+    ck_assert_str_eq(v.spectrum.row_names[2], "lora L0.query");
+    ck_assert_int_eq(v.spectrum.selected, 3);
+    ck_assert_int_ge(find_event(&v, "lora: paused", DASH_EV_INFO, 20), 0);
+    ck_assert_int_ge(find_event(&v, "bilora: paused", DASH_EV_INFO, 20), 0);
+    /* merged by step: nothing with a step comes after a larger step */
+    long last = -1;
+    for (int i = 0; i < v.n_events; i++)
+        if (v.events[i].step >= 0) {
+            ck_assert_int_ge(v.events[i].step, last);
+            last = v.events[i].step;
+        }
+    grid_free(&g);
+    tui_dash_buf_free(buf);
+    trainer_view_free(a);
+    trainer_view_free(b);
+}
+END_TEST
+
+START_TEST(sizes_read_short) {
+    char b[32];
+    tui_format_params(124645632, b, sizeof(b));
+    ck_assert_str_eq(b, "124.6M");
+    tui_format_params(1634, b, sizeof(b));
+    ck_assert_str_eq(b, "1.6k");
+    tui_format_params(-1, b, sizeof(b));
+    ck_assert_str_eq(b, "?");
+    tui_format_bytes(1020.5 * 1024, b, sizeof(b));
+    ck_assert_str_eq(b, "1.0 MiB");
+    tui_format_bytes(10240, b, sizeof(b));
+    ck_assert_str_eq(b, "10.0 KiB");
+    tui_format_bytes(498.6 * 1024 * 1024, b, sizeof(b));
+    ck_assert_str_eq(b, "498.6 MiB");
+    tui_format_bytes(1.5 * 1024 * 1024 * 1024, b, sizeof(b));
+    ck_assert_str_eq(b, "1.5 GiB");
+    /* a copy cut inside a codepoint keeps only whole ones */
+    tui_copy(b, 4, "ab\u00B7c");
+    ck_assert_str_eq(b, "ab");
+}
+END_TEST
+
+START_TEST(assets_found_on_the_path) {
+    Fixture f;
+    fixture_make(&f);
+    /* Each test runs in its own process: the environment is ours. */
+    setenv("BILORA_ASSETS", f.root, 1);
+    setenv("HOME", f.home, 1);
+    unsetenv("BILORA_HOME");
+    unsetenv("HF_HOME");
+    unsetenv("HF_HUB_CACHE");
+    TuiAssets a;
+    memset(&a, 0, sizeof(a));
+    tui_assets_scan(&a);
+    ck_assert_int_eq(a.n_models, 1);
+    ck_assert_str_eq(a.models[0].name, "tiny");
+    ck_assert_str_eq(a.models[0].type, "bert");
+    ck_assert_int_eq(a.models[0].layers, 2);
+    ck_assert_int_eq(a.models[0].hidden, 8);
+    ck_assert(a.models[0].params > 100 && a.models[0].bytes > a.models[0].params * 4);
+    ck_assert_int_eq(a.n_tasks, 1);
+    ck_assert_str_eq(a.tasks[0].name, "SST-2");
+    ck_assert_int_eq(a.tasks[0].n_train, 96);
+    ck_assert_int_eq(a.tasks[0].n_dev, 24);
+    ck_assert_int_eq(a.n_roots, 2);
+    ck_assert_str_eq(a.roots[0], f.root);
+    char want[1024];
+    snprintf(want, sizeof(want), "%s/.cache/bilora", f.home);
+    ck_assert_str_eq(a.roots[1], want);
+    snprintf(want, sizeof(want), "%s/.cache/huggingface/hub", f.home);
+    ck_assert_str_eq(a.hub, want);
+    ck_assert(picker_usable(&a));
+
+    /* An empty root: nothing usable, and BILORA_HOME replaces the default. */
+    setenv("BILORA_ASSETS", f.empty, 1);
+    setenv("BILORA_HOME", f.home, 1);
+    tui_assets_scan(&a);
+    ck_assert_int_eq(a.n_models, 0);
+    ck_assert_int_eq(a.n_tasks, 0);
+    ck_assert(!picker_usable(&a));
+    ck_assert_str_eq(a.roots[1], f.home);
+    Grid g;
+    ck_assert_int_eq(grid_init(&g, 80, 24), 0);
+    Picker p = {0, {0, 0, 0}};
+    DrawOpts o = {0, 0};
+    picker_draw(&g, &p, &a, &o);
+    char *text = grid_dump_text(&g);
+    ck_assert_msg(strstr(text, "No models found"), "%s", text);
+    ck_assert_msg(strstr(text, "BILORA_HOME"), "%s", text);
+    free(text);
+    grid_free(&g);
+    tui_assets_free(&a);
+    fixture_rmdir(f.dir);
+}
+END_TEST
+
 START_TEST(pick_run_pause_tune_resize_quit) {
     Fixture f;
     fixture_make(&f);
@@ -817,6 +1064,13 @@ int main(void) {
     /* The interpreter measures glyphs with wcwidth and prints with wcrtomb. */
     if (!setlocale(LC_CTYPE, "C.UTF-8")) setlocale(LC_CTYPE, "en_US.UTF-8");
     Suite *s = suite_create("tui");
+    TCase *pure = tcase_create("pure");
+    tcase_set_timeout(pure, 30);
+    tcase_add_test(pure, event_lines_are_read);
+    tcase_add_test(pure, dashboard_view_from_trainer_views);
+    tcase_add_test(pure, sizes_read_short);
+    tcase_add_test(pure, assets_found_on_the_path);
+    suite_add_tcase(s, pure);
     TCase *tc = tcase_create("terminal");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, pick_run_pause_tune_resize_quit);

@@ -44,6 +44,7 @@ typedef struct {
     TuiScreen *scr;
     Grid g;
     TuiAssets assets;
+    int scanned;
     Picker picker;
     Form form;
     ScreenId screen;
@@ -590,6 +591,17 @@ static void apply_live(App *a) {
     }
 }
 
+/* Looks for assets, with a "looking" frame while it reads (big tasks take
+ * a moment to count). */
+static void scan_assets(App *a) {
+    if (a->g.cells) {
+        picker_draw_scanning(&a->g, &a->o);
+        screen_blit(a->scr, &a->g);
+    }
+    tui_assets_scan(&a->assets);
+    a->scanned = 1;
+}
+
 static void form_key(App *a, const TuiKey *k) {
     Form *f = &a->form;
     if (f->editing) {
@@ -634,9 +646,12 @@ static void form_key(App *a, const TuiKey *k) {
     } else if (k->code == TK_ESC || ch == 'q') {
         if (a->tuning) a->screen = SCR_DASH;
         else if (ch == 'q') a->quit = 1;
-        else if (picker_usable(&a->assets)) {
+        else {
+            /* Back to the picker, which a run started from flags never
+             * needed: look for assets now. */
+            if (!a->scanned) scan_assets(a);
             a->screen = SCR_PICKER;
-            a->picker.stage = 2;
+            a->picker.stage = picker_usable(&a->assets) ? 2 : 0;
         }
     } else if (ch == 'r') {
         if (a->n_runs) {
@@ -668,11 +683,16 @@ static void picker_key(App *a, const TuiKey *k) {
         return;
     }
     if (ch == 'r') {
-        picker_draw_scanning(&a->g, &a->o);
-        screen_blit(a->scr, &a->g);
-        tui_assets_scan(&a->assets);
+        scan_assets(a);
         p->sel[0] = gclamp(p->sel[0], 0, gmax(0, a->assets.n_models - 1));
         p->sel[1] = gclamp(p->sel[1], 0, gmax(0, a->assets.n_tasks - 1));
+        return;
+    }
+    /* Left or Esc on the first list goes back to the form it came from. */
+    int back = k->code == TK_LEFT || k->code == TK_BACKSPACE || k->code == TK_ESC || ch == 'h';
+    if (back && (p->stage == 0 || !picker_usable(&a->assets))) {
+        const char *m = form_get(&a->form, "model");
+        if (m && *m) a->screen = SCR_FORM;
         return;
     }
     if (!picker_usable(&a->assets)) return;
@@ -952,11 +972,8 @@ int cmd_tui(int argc, char **argv) {
     } else {
         int w, h;
         screen_size(a->scr, &w, &h);
-        if (grid_init(&a->g, gmax(w, 1), gmax(h, 1)) == 0) {
-            picker_draw_scanning(&a->g, &a->o);
-            screen_blit(a->scr, &a->g);
-        }
-        tui_assets_scan(&a->assets);
+        if (grid_init(&a->g, gmax(w, 1), gmax(h, 1)) != 0) memset(&a->g, 0, sizeof(a->g));
+        scan_assets(a);
         picker_preselect(a);
         a->screen = SCR_PICKER;
     }
