@@ -16,7 +16,8 @@
  *
  * With attention dropout, the forward needs the dropped probabilities for
  * P·V while probs must keep the undropped ones: they go to the backend's
- * scratch (B*H*T*T floats, grown once, kept). */
+ * scratch (B*H*T*T floats, or H*T*T when the GPU is short of memory;
+ * grown once, kept). */
 #include "kernels/cuda/cuda_common.h"
 
 /* Masked softmax in place over the rows of S = probs, one warp per row
@@ -125,18 +126,30 @@ void cu_attention_fwd(float *out, float *probs, const float *q, const float *k, 
         heads_gemm("attention_fwd (PV)", 0, 0, T, D, T, 1.0f, P, V, 0.0f, O, B, H);
         return;
     }
-    /* P·V with the dropped probabilities, built whole in the scratch (same
-     * layout as probs). A fused kernel would apply the mask while loading P
-     * and need no copy. */
-    const size_t n = (size_t)B * H * TT;
+    /* P·V with the dropped probabilities, built in the scratch (same layout
+     * as probs): all batches at once, or, if the GPU has no room for that,
+     * one batch at a time. A fused kernel would apply the mask while
+     * loading P and need no copy. */
+    const size_t per_b = (size_t)H * TT;
     const float ds = 1.0f / (1.0f - dropout_p);
     CudaContext *c = cuda_ctx();
     std::lock_guard<std::mutex> hold(c->lock);
-    float *pd = (float *)cuda_scratch(c, n * sizeof(float), "attention_fwd (dropout)");
-    k_attn_dropout<<<cuda_blocks(n), CUDA_THREADS>>>(pd, probs, n, 0, dropout_p, ds, seed);
-    CUDA_LAUNCH_CHECK("attention_fwd (dropout)");
-    const Opd Pd = {pd, T, H * TT, TT};
-    heads_gemm("attention_fwd (PV)", 0, 0, T, D, T, 1.0f, Pd, V, 0.0f, O, B, H);
+    int chunk = B;
+    float *pd = (float *)cuda_scratch_try(c, per_b * B * sizeof(float));
+    if (!pd) {
+        chunk = 1;
+        pd = (float *)cuda_scratch(c, per_b * sizeof(float), "attention_fwd (dropout)");
+    }
+    for (int b0 = 0; b0 < B; b0 += chunk) {
+        const int nb = B - b0 < chunk ? B - b0 : chunk;
+        const size_t n = per_b * nb;
+        k_attn_dropout<<<cuda_blocks(n), CUDA_THREADS>>>(pd, probs + per_b * b0, n, per_b * b0,
+                                                          dropout_p, ds, seed);
+        CUDA_LAUNCH_CHECK("attention_fwd (dropout)");
+        const Opd Pd = {pd, T, H * TT, TT};
+        const Opd Vb = {v + xsb * b0, ld, xsb, D}, Ob = {out + osb * b0, C, osb, D};
+        heads_gemm("attention_fwd (PV)", 0, 0, T, D, T, 1.0f, Pd, Vb, 0.0f, Ob, nb, H);
+    }
 }
 
 void cu_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const float *probs,

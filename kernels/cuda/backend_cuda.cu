@@ -52,24 +52,38 @@ static const char *cublas_status_text(cublasStatus_t s) {
     }
 }
 
-void *cuda_scratch(CudaContext *c, size_t bytes, const char *op) {
+void *cuda_scratch_try(CudaContext *c, size_t bytes) {
     if (bytes <= c->scratch_bytes) return c->scratch;
-    if (c->scratch) cuda_check(cudaFree(c->scratch), op);
+    if (c->scratch) cuda_check(cudaFree(c->scratch), "scratch");
     c->scratch = NULL;
     c->scratch_bytes = 0;
-    /* Round up so that slowly growing requests do not reallocate each time. */
+    /* Round up so that slowly growing requests do not reallocate each time;
+     * if that much is not there, the exact size may still be. */
     size_t want = bytes + bytes / 4 + 256;
     if (cudaMalloc(&c->scratch, want) != cudaSuccess) {
         (void)cudaGetLastError();
+        want = bytes;
+        if (cudaMalloc(&c->scratch, want) != cudaSuccess) {
+            (void)cudaGetLastError();
+            c->scratch = NULL;
+            return NULL;
+        }
+    }
+    c->scratch_bytes = want;
+    return c->scratch;
+}
+
+void *cuda_scratch(CudaContext *c, size_t bytes, const char *op) {
+    void *p = cuda_scratch_try(c, bytes);
+    if (!p) {
         size_t free_b = 0, total_b = 0;
         cudaMemGetInfo(&free_b, &total_b);
         char msg[256];
         snprintf(msg, sizeof(msg), "out of GPU memory for a %.1f MB scratch buffer (%.1f MB free of %.1f MB)",
-                 want / 1e6, free_b / 1e6, total_b / 1e6);
+                 bytes / 1e6, free_b / 1e6, total_b / 1e6);
         cuda_fatal(op, msg);
     }
-    c->scratch_bytes = want;
-    return c->scratch;
+    return p;
 }
 
 /* ---- memory ---- */

@@ -62,8 +62,11 @@ void cuda_check(cudaError_t e, const char *op);
 
 /* At least `bytes` of device scratch; the caller holds ctx->lock until the
  * work that uses it is enqueued. Grows by cudaFree + cudaMalloc (cudaFree
- * waits for the device, so queued users of the old buffer finish first);
- * out of memory is fatal, naming the size. */
+ * waits for the device, so queued users of the old buffer finish first).
+ * cuda_scratch_try returns NULL when the GPU is out of memory (callers can
+ * then work in smaller pieces); cuda_scratch makes that fatal, naming the
+ * size. */
+void *cuda_scratch_try(CudaContext *c, size_t bytes);
 void *cuda_scratch(CudaContext *c, size_t bytes, const char *op);
 
 /* Row-major strided-batched GEMM on the context's handle:
