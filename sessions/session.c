@@ -1346,12 +1346,37 @@ int session_drive(Run *r, const char *root, const char *name, long save_every, c
     return 0;
 }
 
+int session_exists(const char *root, const char *name) {
+    char rootdir[PATH_CAP], e[256], aside[SESSION_NAME_MAX + 8];
+    if (session_name_check(name, e, sizeof(e)) != 0 || root_of(root, rootdir, sizeof(rootdir), e, sizeof(e)) != 0)
+        return 0;
+    int rootfd = open(rootdir, O_RDONLY | O_DIRECTORY);
+    if (rootfd < 0) return 0;
+    aside_name(aside, sizeof(aside), name);
+    int yes = exists_dir(rootfd, name) || exists_dir(rootfd, aside);
+    close(rootfd);
+    return yes;
+}
+
 int session_train(const TrainConfig *cfg, const TrainCallbacks *cb, const char *root, const char *name,
                   long save_every, char *err, size_t errlen) {
     err[0] = 0;
     char rootdir[PATH_CAP];
     if (session_name_check(name, err, errlen) != 0 || root_of(root, rootdir, sizeof(rootdir), err, errlen) != 0)
         return -1;
+    /* a new run does not silently replace a saved one */
+    if (session_exists(rootdir, name)) {
+        SessionSummary s;
+        char e2[512];
+        if (session_summary(rootdir, name, &s, e2, sizeof(e2)) == 0)
+            snprintf(err, errlen, "a session named '%s' exists (%s on %s, step %ld of %ld): continue it with "
+                     "`bilora resume %s`, delete it with `bilora sessions rm %s`, or pick another name", name,
+                     s.method, s.task, s.step, s.total_steps, name, name);
+        else
+            snprintf(err, errlen, "a session named '%s' exists in %s (%s); delete it with `bilora sessions rm "
+                     "%s` or pick another name", name, rootdir, e2, name);
+        return -1;
+    }
     if (save_every < 0) {
         snprintf(err, errlen, "--save-every must be >= 0 (0: save at the end only)");
         return -1;

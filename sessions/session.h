@@ -108,6 +108,8 @@ int session_list(const char *root, SessionSummary **out, int *n,
                  void (*warn)(void *ctx, const char *message), void *ctx, char *err, size_t errlen);
 int session_summary(const char *root, const char *name, SessionSummary *out, char *err,
                     size_t errlen);
+/* 1 when a session of this name is on disk (readable or not), else 0. */
+int session_exists(const char *root, const char *name);
 /* Deletes the session (both copies, the lock file). -1 when absent. */
 int session_remove(const char *root, const char *name, char *err, size_t errlen);
 
@@ -139,8 +141,9 @@ int session_export_svg(const struct cJSON *session, FILE *f, char *err, size_t e
  * returns -1 and keeps its last snapshot. r stays the caller's. */
 int session_drive(Run *r, const char *root, const char *name, long save_every, char *err,
                   size_t errlen);
-/* train_run with a session: checks the name first, creates the run, drives
- * it as above, frees it. What `bilora train --session NAME` calls. */
+/* train_run with a session: checks the name first (and refuses one that
+ * exists: a new run never replaces a saved one silently), creates the run,
+ * drives it as above, frees it. What `bilora train --session NAME` calls. */
 int session_train(const TrainConfig *cfg, const TrainCallbacks *cb, const char *root,
                   const char *name, long save_every, char *err, size_t errlen);
 

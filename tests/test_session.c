@@ -512,6 +512,12 @@ START_TEST(list_and_remove) {
     TrainConfig c = config(dir, "bilora");
     c.steps = 8;
     ck_assert_msg(session_train(&c, NULL, root, "b-run", 3, err, sizeof(err)) == 0, "%s", err);
+    /* a new run does not replace a saved one */
+    Disk d;
+    disk_take(&d, root, "b-run");
+    ck_assert_int_eq(session_train(&c, NULL, root, "b-run", 3, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "exists") && strstr(err, "bilora resume b-run"), "%s", err);
+    disk_same(&d, root, "b-run");
     SessionSummary *list;
     int n;
     ck_assert_int_eq(session_list(root, &list, &n, NULL, NULL, err, sizeof(err)), 0);

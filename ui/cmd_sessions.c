@@ -383,6 +383,11 @@ int cmd_resume(int argc, char **argv) {
         fprintf(stderr, "bilora resume: %s\n", err);
         return 2;
     }
+    if (save_as && strcmp(save_as, name) && session_exists(NULL, save_as)) {
+        fprintf(stderr, "bilora resume: --save-as %s: that session exists; pick another name or delete it "
+                "(bilora sessions rm %s)\n", save_as, save_as);
+        return 2;
+    }
     Out o = {.json = json, .tty = !json && isatty(2)};
     TrainCallbacks cb = {.ctx = &o, .on_info = on_info, .on_step = on_step, .on_eval = on_eval,
                          .on_spectrum = on_spectrum, .on_done = on_done};
