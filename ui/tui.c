@@ -775,6 +775,16 @@ static void dash_key(App *a, const TuiKey *k) {
 
 static void handle_key(App *a, const TuiKey *k) {
     if (k->code == TK_RESIZE) return;
+    /* ^C quits from anywhere; with an unsaved run it asks, and a second
+     * ^C at the question means it. */
+    if (k->code == TK_INTERRUPT) {
+        if (a->prompt == PROMPT_QUIT || !unsaved(a)) a->quit = 1;
+        else {
+            a->help = 0;
+            ask_quit(a);
+        }
+        return;
+    }
     if (a->prompt != PROMPT_NONE) {
         prompt_key(a, k);
         return;

@@ -172,7 +172,8 @@ DashEventKind tui_event_parse(const char *line, long *step, const char **text, c
 
 typedef enum {
     TK_NONE, TK_CHAR, TK_UP, TK_DOWN, TK_LEFT, TK_RIGHT, TK_ENTER, TK_ESC, TK_BACKSPACE, TK_DELETE,
-    TK_PGUP, TK_PGDN, TK_HOME, TK_END, TK_TAB, TK_CLEAR_LINE, TK_RESIZE
+    TK_PGUP, TK_PGDN, TK_HOME, TK_END, TK_TAB, TK_CLEAR_LINE, TK_RESIZE,
+    TK_INTERRUPT                /* ^C: quit, asking first when a run would be lost */
 } TuiKeyCode;
 
 typedef struct {

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 #include <wchar.h>
 
@@ -66,6 +67,15 @@ int screen_open(TuiScreen **out, int force_ascii, int force_mono, DrawOpts *opts
     /* Esc alone closes things; the default second of waiting for the rest
      * of an escape sequence feels broken. */
     set_escdelay(25);
+    /* ^C arrives as a key, not as SIGINT: quitting a run must ask first
+     * (ncurses would restore the terminal and exit on the signal, losing
+     * the run). ^Z still suspends. def_prog_mode makes this the mode
+     * ncurses returns to after a suspend; endwin restores the shell's. */
+    struct termios tio;
+    if (tcgetattr(STDIN_FILENO, &tio) == 0) {
+        tio.c_cc[VINTR] = _POSIX_VDISABLE;
+        if (tcsetattr(STDIN_FILENO, TCSANOW, &tio) == 0) def_prog_mode();
+    }
     const char *nc = getenv("NO_COLOR");
     s->colour = !force_mono && has_colors() && !(nc && *nc);
     if (s->colour) {
@@ -246,6 +256,7 @@ int screen_key(TuiScreen *s, int timeout_ms, TuiKey *k) {
     case 127: case 8: k->code = TK_BACKSPACE; return 1;
     case '\t': k->code = TK_TAB; return 1;
     case 21: k->code = TK_CLEAR_LINE; return 1; /* ^U, as in a shell */
+    case 3: k->code = TK_INTERRUPT; return 1;   /* ^C */
     default: break;
     }
     if (c < 0x20) return 0;
