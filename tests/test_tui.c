@@ -689,11 +689,12 @@ static void fill_view(TrainerView *v, const char *method, long step) {
     for (int r = 0; r < 2; r++)
         for (int k = 0; k < SPEC_VALUES_MAX; k++) v->spectrum[r][k] = k < 3 ? 1.0f / (float)(k + 1) : NAN;
     const char *ev[] = {"tiny: 1.6k parameters", "step 10: dev loss 0.7000, accuracy 0.5000", "paused at step 20",
-                        "step 21: lower_lr = 1e-4",
+                        "step 21: lower_lr = 1e-4", "step 30: train loss 0.6000, accuracy 0.6000",
+                        "step 30: dev loss 0.6500, accuracy 0.5500",
                         "refused: split_ratio: expected a number in [1e-06, 0.999999], got '2' (the ratio of "
                         "D1 to the training set)"};
-    for (int i = 0; i < 5; i++) snprintf(v->events[i], sizeof(v->events[i]), "%s", ev[i]);
-    v->n_events = 5;
+    for (int i = 0; i < 7; i++) snprintf(v->events[i], sizeof(v->events[i]), "%s", ev[i]);
+    v->n_events = 7;
     v->changes[0] = (RunChange){21, "lower_lr", "1e-4"};
     v->n_changes = 1;
 }
@@ -738,6 +739,8 @@ START_TEST(dashboard_view_from_trainer_views) {
     ck_assert_int_ge(find_event(&v, "dev loss 0.7000, accuracy 0.5000", DASH_EV_EVAL, 10), 0);
     ck_assert_int_ge(find_event(&v, "paused", DASH_EV_INFO, 20), 0);
     ck_assert_int_ge(find_event(&v, "lower-lr 5e-4 \u2192 1e-4 (live)", DASH_EV_CHANGE, 21), 0);
+    /* an evaluation's train and dev lines share one line */
+    ck_assert_int_ge(find_event(&v, "dev loss 0.6500, accuracy 0.5500 \u00B7 train loss 0.6000", DASH_EV_EVAL, 30), 0);
     /* the long refusal wraps at spaces, each line within the width */
     int first = -1;
     for (int i = 0; i < v.n_events; i++)

@@ -378,7 +378,7 @@ static void draw_dash(App *a) {
     dash_draw(&a->g, &v, &a->o);
 }
 
-/* "● running  step 120/3,000" for the form's title row. */
+/* "bilora running  step 120/3,000" per run, for the tune form's title row. */
 static void runs_summary(const App *a, char *buf, size_t cap) {
     size_t k = 0;
     buf[0] = 0;
@@ -455,8 +455,6 @@ static void render(App *a) {
     case SCR_FORM: draw_form(a); break;
     case SCR_DASH: draw_dash(a); break;
     }
-    /* The picker's own status line has no room for a question; the
-     * prompts there (none yet) would go here. */
     screen_blit(a->scr, &a->g);
     a->frames++;
     a->draw_seconds += now_s() - t0;
@@ -969,7 +967,6 @@ int cmd_tui(int argc, char **argv) {
     a->smooth_on = 1;
     a->stats = fl.stats;
     a->started_at = now_s();
-    int status = 0;
 
     if (direct) {
         if (start_runs(a, fl.compare, err, sizeof(err)) != 0) {
@@ -1027,5 +1024,5 @@ int cmd_tui(int argc, char **argv) {
     tui_assets_free(&a->assets);
     tui_dash_buf_free(a->buf);
     free(a);
-    return status;
+    return 0;
 }

@@ -318,6 +318,21 @@ void tui_dash_build(TuiDashBuf *b, const TuiDashIn *in, DashView *v) {
                 if (old) snprintf(body, sizeof(body), "%s %s%s%s (live)", flag, old, arrow, value);
                 else snprintf(body, sizeof(body), "%s = %s (live)", flag, value);
                 text = body;
+            } else if (kind == DASH_EV_EVAL && !strncmp(text, "train loss ", 11) && i + 1 < tv->n_events &&
+                       i + 1 < EVENTS_MAX) {
+                /* An evaluation logs the training sample, then dev, at one
+                 * step: one line for both ("dev loss 0.54, accuracy 0.79 ·
+                 * train loss 0.53") leaves the log room for other news. */
+                long s2;
+                const char *t2;
+                if (tui_event_parse(tv->events[i + 1], &s2, &t2, NULL, 0, NULL, 0) == DASH_EV_EVAL && s2 == step &&
+                    !strncmp(t2, "dev", 3)) {
+                    size_t lw = strcspn(text + 11, ",");
+                    snprintf(body, sizeof(body), "%.120s%strain loss %.*s", t2, in->unicode ? " \u00B7 " : " - ",
+                             (int)(lw < 16 ? lw : 16), text + 11);
+                    text = body;
+                    i++;
+                }
             } else if (kind == DASH_EV_INFO && step >= 0 && strstr(text, " at step ")) {
                 /* "paused at step 12": the step column has the number. */
                 tui_copy(body, sizeof(body), text);
