@@ -23,6 +23,8 @@ struct Trainer {
     TrainerView *shared;        /* published: read under mu */
     TrainerView *local;         /* the run thread's working copy */
     int joined;
+    TrainerSnapshotFn snapshot; /* set under mu */
+    void *snapshot_ctx;
 };
 
 static void series_add(Series *s, long step, double v) {
@@ -128,6 +130,8 @@ static void apply_commands(Trainer *t, Run *r, Pending *p) {
     TrainerCmd cmds[QUEUE_MAX];
     int n = 0;
     pthread_mutex_lock(&t->mu);
+    TrainerSnapshotFn snapshot = t->snapshot;
+    void *snapshot_ctx = t->snapshot_ctx;
     while (t->q_len > 0) {
         cmds[n++] = t->queue[t->q_head];
         t->q_head = (t->q_head + 1) % QUEUE_MAX;
@@ -151,7 +155,14 @@ static void apply_commands(Trainer *t, Run *r, Pending *p) {
         case CMD_STEP_ONCE: p->step_once = 1; break;
         case CMD_EVAL: p->eval = 1; break;
         case CMD_SNAPSHOT:
-            event(v, "snapshot '%s' requested: sessions are not available in this build yet", cmds[i].value);
+            if (!snapshot) {
+                event(v, "snapshot '%s' refused: this front end saves no sessions", cmds[i].value);
+            } else if (snapshot(snapshot_ctx, cmds[i].value, r, err, sizeof(err)) == 0) {
+                event(v, "step %ld: saved session '%s'", v->step, cmds[i].value);
+            } else {
+                event(v, "snapshot failed: %s", err);
+                snprintf(v->message, sizeof(v->message), "%s", err);
+            }
             break;
         case CMD_SET:
             if (run_set(r, cmds[i].key, cmds[i].value, err, sizeof(err)) == 0)
@@ -252,6 +263,13 @@ int trainer_start(Trainer **out, const TrainConfig *cfg, char *err, size_t errle
     }
     *out = t;
     return 0;
+}
+
+void trainer_set_snapshot(Trainer *t, TrainerSnapshotFn fn, void *ctx) {
+    pthread_mutex_lock(&t->mu);
+    t->snapshot = fn;
+    t->snapshot_ctx = ctx;
+    pthread_mutex_unlock(&t->mu);
 }
 
 int trainer_send(Trainer *t, const TrainerCmd *cmd, char *err, size_t errlen) {

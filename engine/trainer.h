@@ -66,6 +66,14 @@ typedef struct Trainer Trainer;
  * run's thread; set-up (loading data and model) happens there and shows as
  * TRAINER_STARTING. */
 int trainer_start(Trainer **out, const TrainConfig *cfg, char *err, size_t errlen);
+/* Snapshots are the front end's business (sessions/ sits above engine/):
+ * it hands the trainer a function that CMD_SNAPSHOT calls on the run's
+ * thread at a step boundary, with the command's value as the name.
+ * sessions/session.h's session_snapshot has this shape (ctx: the sessions
+ * root, or NULL for the default). Call before the first trainer_send; with
+ * none set, snapshots are refused with an event. */
+typedef int (*TrainerSnapshotFn)(void *ctx, const char *name, Run *r, char *err, size_t errlen);
+void trainer_set_snapshot(Trainer *t, TrainerSnapshotFn fn, void *ctx);
 /* Queues a command; applied at the next step boundary. -1 when the queue is
  * full or the command is malformed (err says why). */
 int trainer_send(Trainer *t, const TrainerCmd *cmd, char *err, size_t errlen);

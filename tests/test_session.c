@@ -12,6 +12,7 @@
  * charts. */
 #include "engine/safetensors.h"
 #include "engine/train.h"
+#include "engine/trainer.h"
 #include "sessions/session.h"
 #include "tests/fixtures.h"
 
@@ -576,6 +577,52 @@ START_TEST(relative_paths_resume_elsewhere) {
 }
 END_TEST
 
+START_TEST(trainer_snapshot) {
+    /* CMD_SNAPSHOT saves from the run's own thread at a step boundary */
+    char dir[256], root[300], err[2048];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    root_of(dir, root);
+    TrainConfig c = config(dir, "bilora");
+    c.steps = 100000;
+    Trainer *t;
+    ck_assert_msg(trainer_start(&t, &c, err, sizeof(err)) == 0, "%s", err);
+    trainer_set_snapshot(t, session_snapshot, root);
+    TrainerView *v = trainer_view_new();
+    struct timespec tick = {0, 10000000};
+    do {
+        nanosleep(&tick, NULL);
+        trainer_read(t, v);
+    } while (v->step < 5 && v->state != TRAINER_FAILED);
+    TrainerCmd cmd = {.kind = CMD_SNAPSHOT};
+    snprintf(cmd.value, sizeof(cmd.value), "from-tui");
+    ck_assert_int_eq(trainer_send(t, &cmd, err, sizeof(err)), 0);
+    snprintf(cmd.value, sizeof(cmd.value), "../escape");
+    ck_assert_int_eq(trainer_send(t, &cmd, err, sizeof(err)), 0);
+    ck_assert_int_eq(trainer_send(t, &(TrainerCmd){.kind = CMD_STOP}, err, sizeof(err)), 0);
+    do {
+        nanosleep(&tick, NULL);
+        trainer_read(t, v);
+    } while (v->state == TRAINER_RUNNING || v->state == TRAINER_STARTING);
+    int saved = 0, refused = 0;
+    for (int i = 0; i < v->n_events && i < EVENTS_MAX; i++) {
+        saved |= strstr(v->events[i], "saved session 'from-tui'") != NULL;
+        refused |= strstr(v->events[i], "snapshot failed") && strstr(v->events[i], "../escape");
+    }
+    ck_assert(saved && refused);
+    trainer_join(t);
+    trainer_view_free(v);
+    long step;
+    ck_assert_msg(session_verify(root, "from-tui", &step, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_ge(step, 5);
+    Run *r;
+    ck_assert_msg(session_load(root, "from-tui", NULL, 0, NULL, &r, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(run_step_index(r), step);
+    run_free(r);
+    fixture_rmdir(dir);
+}
+END_TEST
+
 /* ---- the crash test ---- */
 
 #define KILLS 40
@@ -849,6 +896,7 @@ int main(void) {
     tcase_add_test(bad, resume_overrides);
     tcase_add_test(bad, list_and_remove);
     tcase_add_test(bad, relative_paths_resume_elsewhere);
+    tcase_add_test(bad, trainer_snapshot);
     suite_add_tcase(s, bad);
     TCase *crash = tcase_create("crash");
     tcase_set_timeout(crash, 600);

@@ -3,6 +3,7 @@
 #include "engine/train.h"
 #include "sessions/session.h"
 #include "ui/commands.h"
+#include "ui/train_output.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -12,175 +13,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-/* ---- what a resumed run prints: the same lines and JSON events as
- * `bilora train` (these mirror cmd_train.c's callbacks, which are static
- * there; see the report of issue 6 for moving both into one header) ---- */
-
-typedef struct {
-    int json;
-    int tty;
-    long last_line_step;
-} Out;
-
-static void json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fputc('\\', f);
-        if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-static void print_metrics(FILE *f, const MetricSet *m, int json) {
-    for (int i = 0; i < m->n; i++) {
-        if (json) fprintf(f, "%s\"%s\":%.6f", i ? "," : "", m->name[i], m->value[i]);
-        else fprintf(f, " %s %.4f", m->name[i], m->value[i]);
-    }
-}
-
-static void on_info(void *ctx, const char *msg) {
-    Out *o = ctx;
-    if (o->json) {
-        printf("{\"event\":\"info\",\"message\":");
-        json_string(stdout, msg);
-        printf("}\n");
-        fflush(stdout);
-    } else {
-        fprintf(stderr, "%s\n", msg);
-    }
-}
-
-static void fmt_eta(char *buf, size_t cap, double s) {
-    if (s < 0 || s > 1e7) { snprintf(buf, cap, "--"); return; }
-    long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, cap, "%ldh%02ldm", t / 3600, (t % 3600) / 60);
-    else if (t >= 60) snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
-    else snprintf(buf, cap, "%lds", t);
-}
-
-static void on_step(void *ctx, const StepInfo *s) {
-    Out *o = ctx;
-    if (o->json) {
-        printf("{\"event\":\"step\",\"step\":%ld,\"phase\":%d,\"epoch\":%.4f,\"loss\":%.6f,"
-               "\"lr\":%.6g,\"grad_norm\":%.4f,\"examples_per_s\":%.1f",
-               s->step, s->phase, s->epoch, s->loss, s->lr, s->grad_norm, s->examples_per_s);
-        if (isfinite(s->reg)) printf(",\"reg\":%.6g", s->reg);
-        if (isfinite(s->upper_loss))
-            printf(",\"upper_loss\":%.6f,\"upper_lr\":%.6g,\"hypergrad_norm\":%.6g", s->upper_loss,
-                   s->upper_lr, s->hypergrad_norm);
-        printf("}\n");
-        fflush(stdout);
-        return;
-    }
-    char eta[32];
-    fmt_eta(eta, sizeof(eta), (double)(s->total_steps - s->step) * s->step_seconds);
-    int width = 30, filled = (int)(width * (double)s->step / s->total_steps);
-    char bar[64];
-    for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
-    bar[width] = 0;
-    int line = o->tty || s->step == 1 || s->step == s->total_steps ||
-               s->step - o->last_line_step >= (s->total_steps >= 20 ? s->total_steps / 20 : 1);
-    if (!line) return;
-    fprintf(stderr, "%s[%s] step %ld/%ld  epoch %.2f  loss %.4f", o->tty ? "\r" : "", bar, s->step,
-            s->total_steps, s->epoch, s->loss);
-    if (isfinite(s->upper_loss)) fprintf(stderr, "  upper %.4f", s->upper_loss);
-    fprintf(stderr, "  lr %.2e  %.1f ex/s  ETA %s%s", s->lr, s->examples_per_s, eta, o->tty ? "   " : "\n");
-    o->last_line_step = s->step;
-}
-
-static void on_eval(void *ctx, const EvalInfo *e) {
-    Out *o = ctx;
-    if (o->json) {
-        printf("{\"event\":\"eval\",\"step\":%ld,\"split\":\"%s\",\"loss\":%.6f,\"examples\":%d,"
-               "\"metrics\":{", e->step, e->split, e->loss, e->examples);
-        print_metrics(stdout, &e->metrics, 1);
-        printf("}}\n");
-        fflush(stdout);
-        return;
-    }
-    if (o->tty) fprintf(stderr, "\n");
-    fprintf(stderr, "eval step %ld  %-5s loss %.4f ", e->step, e->split, e->loss);
-    print_metrics(stderr, &e->metrics, 0);
-    fprintf(stderr, "  (%d examples)\n", e->examples);
-}
-
-static void json_number(double v) {
-    if (isfinite(v)) printf("%.6g", v);
-    else printf("null");
-}
-
-static void on_spectrum(void *ctx, const SpectrumInfo *s) {
-    Out *o = ctx;
-    if (!o->json) {
-        if (s->n == 0) return;
-        double top = 0, bottom = INFINITY;
-        for (int i = 0; i < s->n; i++)
-            for (int j = 0; j < s->rows[i].n; j++) {
-                double v = s->rows[i].values[j];
-                if (v > top) top = v;
-                if (v < bottom) bottom = v;
-            }
-        if (o->tty) fprintf(stderr, "\n");
-        fprintf(stderr, "spectrum step %ld: %d matrices, singular values in [%.3g, %.3g]\n", s->step, s->n,
-                bottom, top);
-        return;
-    }
-    printf("{\"event\":\"spectrum\",\"step\":%ld,\"matrices\":[", s->step);
-    for (int i = 0; i < s->n; i++) {
-        const SpectrumRow *r = &s->rows[i];
-        printf("%s{\"name\":\"%s\",\"values\":[", i ? "," : "", r->name);
-        for (int j = 0; j < r->n; j++) {
-            if (j) printf(",");
-            json_number(r->values[j]);
-        }
-        printf("]");
-        if (isfinite(r->orth)) printf(",\"orth\":%.6g", r->orth);
-        if (isfinite(r->magnitude_change)) printf(",\"magnitude_change\":%.6g", r->magnitude_change);
-        if (isfinite(r->direction_change)) printf(",\"direction_change\":%.6g", r->direction_change);
-        printf("}");
-    }
-    printf("]}\n");
-    fflush(stdout);
-}
-
-static void on_done(void *ctx, const DoneInfo *d) {
-    Out *o = ctx;
-    if (o->json) {
-        printf("{\"event\":\"done\",\"steps\":%ld,\"seconds\":%.2f,\"train_loss\":%.6f,"
-               "\"trainable_params\":%zu,\"upper_params\":%zu,\"total_params\":%zu",
-               d->steps, d->seconds, d->final_train_loss, d->trainable_params, d->upper_params,
-               d->total_params);
-        printf(",\"train_eval_loss\":%.6f", d->last_train.loss);
-        if (d->has_dev) {
-            printf(",\"dev_loss\":%.6f,\"dev_metrics\":{", d->last_dev.loss);
-            print_metrics(stdout, &d->last_dev.metrics, 1);
-            printf("}");
-        }
-        printf("}\n");
-        fflush(stdout);
-        return;
-    }
-    fprintf(stderr, "done: %ld steps in %.1f s, final train loss %.4f", d->steps, d->seconds,
-            d->final_train_loss);
-    if (d->has_dev) {
-        fprintf(stderr, "; dev loss %.4f", d->last_dev.loss);
-        print_metrics(stderr, &d->last_dev.metrics, 0);
-    }
-    fprintf(stderr, "\n");
-}
-
-static void report_error(const Out *o, const char *cmd, const char *err) {
-    if (o->tty && !o->json) fprintf(stderr, "\n");
-    if (o->json) {
-        printf("{\"event\":\"error\",\"message\":");
-        json_string(stdout, err);
-        printf("}\n");
-        fflush(stdout);
-    }
-    fprintf(stderr, "bilora %s: %s\n", cmd, err);
-}
 
 /* ---- bilora sessions ---- */
 
@@ -388,12 +220,11 @@ int cmd_resume(int argc, char **argv) {
                 "(bilora sessions rm %s)\n", save_as, save_as);
         return 2;
     }
-    Out o = {.json = json, .tty = !json && isatty(2)};
-    TrainCallbacks cb = {.ctx = &o, .on_info = on_info, .on_step = on_step, .on_eval = on_eval,
-                         .on_spectrum = on_spectrum, .on_done = on_done};
+    TrainOutput o = {.json = json, .tty = isatty(2)};
+    TrainCallbacks cb = train_output_callbacks(&o);
     Run *r;
     if (session_load(NULL, name, ov, n_ov, &cb, &r, err, sizeof(err)) != 0) {
-        report_error(&o, "resume", err);
+        train_output_error(&o, "resume", err);
         return 1;
     }
     char msg[512];
@@ -401,18 +232,18 @@ int cmd_resume(int argc, char **argv) {
     const TrainConfig *c = run_config(r);
     if (step >= total) {
         snprintf(msg, sizeof(msg), "session '%s' is complete (step %ld of %ld); nothing to resume", name, step, total);
-        on_info(&o, msg);
+        train_output_info(&o, msg);
         run_free(r);
         return 0;
     }
     snprintf(msg, sizeof(msg), "resuming session '%s' at step %ld of %ld (%s on %s)%s%s", name, step, total,
              c->method, c->task, target ? "; saving to " : "; not saving", target ? target : "");
-    on_info(&o, msg);
+    train_output_info(&o, msg);
     o.last_line_step = step;
     int rc = session_drive(r, NULL, target, save_every, err, sizeof(err));
     run_free(r);
     if (rc != 0) {
-        report_error(&o, "resume", err);
+        train_output_error(&o, "resume", err);
         return 1;
     }
     return 0;

@@ -8,6 +8,9 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_models(int argc, char **argv);
+int cmd_sessions(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 
 #endif

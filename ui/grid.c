@@ -21,7 +21,7 @@ int grid_init(Grid *g, int w, int h) {
     g->w = g->h = 0;
     g->cells = NULL;
     if (w <= 0 || h <= 0 || w > 10000 || h > 10000) return -1;
-    g->cells = malloc((size_t)w * (size_t)h * sizeof(Cell));
+    g->cells = calloc((size_t)w * (size_t)h, sizeof(Cell));
     if (!g->cells) return -1;
     g->w = w;
     g->h = h;

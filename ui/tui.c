@@ -8,6 +8,7 @@
  * only queues: no key ever waits on a training step. */
 #define _DEFAULT_SOURCE /* SIGWINCH is not in POSIX 2008 */
 
+#include "sessions/session.h"
 #include "ui/tui.h"
 
 #include "engine/assets.h"
@@ -205,6 +206,7 @@ static int start_slot(App *a, int i, const char *method, char *err, size_t errle
     pthread_sigmask(SIG_BLOCK, &block, &old);
     int rc = trainer_start(&r->t, &c, err, errlen);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0) trainer_set_snapshot(r->t, session_snapshot, NULL); /* w saves a session */
     if (rc != 0) {
         trainer_view_free(r->view);
         trainer_view_free(r->next);
@@ -289,16 +291,9 @@ static void send_all(App *a, TrainerCmdKind kind, const char *value) {
     }
 }
 
-/* Whether a log line confirms a snapshot. Sessions are being wired as this
- * is written, so the test is loose: it names a snapshot or a save and
- * does not say it was only asked for or went wrong. */
-static int snapshot_confirmed(const char *line) {
-    if (!strstr(line, "snapshot") && !strstr(line, "saved") && !strstr(line, "session")) return 0;
-    static const char *const NOT[] = {"requested", "not available", "fail", "error", "refused", "cannot", "could not"};
-    for (size_t i = 0; i < sizeof(NOT) / sizeof(NOT[0]); i++)
-        if (strstr(line, NOT[i])) return 0;
-    return 1;
-}
+/* Whether a log line confirms a snapshot: the trainer logs
+ * "step N: saved session 'NAME'" after session_snapshot succeeded. */
+static int snapshot_confirmed(const char *line) { return strstr(line, ": saved session '") != NULL; }
 
 /* Reads every trainer; 1 when anything they published changed. */
 static int poll_runs(App *a) {
