@@ -923,9 +923,8 @@ static int setup(Run *r, const PretrainConfig *c, const PretrainCallbacks *cb, c
         snprintf(err, errlen, "--arch '%s': expected bert or roberta (gpt2 not yet)", c->arch);
         return -1;
     }
-    if (strcmp(c->device, "cpu") != 0 && strcmp(c->device, "auto") != 0) {
-        snprintf(err, errlen, "--device '%s' is not available in this build; supported: cpu, auto",
-                 c->device);
+    if (strcmp(c->device, "cpu") != 0 && strcmp(c->device, "auto") != 0 && strcmp(c->device, "cuda") != 0) {
+        snprintf(err, errlen, "--device '%s': expected auto, cpu or cuda", c->device);
         return -1;
     }
     if (!c->tokenizer[0] || !c->out[0] || c->n_corpus <= 0) {
@@ -1045,7 +1044,10 @@ static int setup(Run *r, const PretrainConfig *c, const PretrainCallbacks *cb, c
 
     ModelOptions mo = {.num_labels = 0, .max_batch = c->batch_size, .max_seq = c->seq_len,
                        .train_base = 1, .init_seed = c->seed, .random_init = 1, .config = &r->mc};
-    if (model_load(&r->model, backend_cpu(), &mo, err, errlen) != 0) return -1;
+    const Backend *be = backend_select(c->device, err, errlen);
+    if (!be) return -1;
+    err[0] = 0;
+    if (model_load(&r->model, be, &mo, err, errlen) != 0) return -1;
     /* the head's row budget: the most positions a batch can have chosen */
     int per_seq = (int)lround((double)c->mask_prob * c->seq_len);
     if (per_seq < 1) per_seq = 1;

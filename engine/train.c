@@ -112,8 +112,8 @@ int train_config_check(TrainConfig *c, char *err, size_t errlen) {
           "--target-rank %d: expected 0..--rank (%d)", c->target_rank, c->rank);
     CHECK(c->tinit >= 0 && c->tfinal >= 0 && c->tinit + c->tfinal < 1, "--tinit + --tfinal must be < 1");
     CHECK(c->delta_t >= 1, "--delta-t must be >= 1");
-    CHECK(!strcmp(c->device, "cpu") || !strcmp(c->device, "auto"),
-          "--device '%s' is not available in this build; supported: cpu, auto", c->device);
+    CHECK(!strcmp(c->device, "cpu") || !strcmp(c->device, "auto") || !strcmp(c->device, "cuda"),
+          "--device '%s': expected auto, cpu or cuda", c->device);
     return 0;
 }
 
@@ -248,6 +248,11 @@ static int evaluate(Run *r, const EncodedSet *set, const int *idx, int n, EvalIn
 
 static int setup_data(Run *r, char *err, size_t errlen) {
     const TrainConfig *cfg = &r->cfg;
+    /* the device first: a missing GPU fails before minutes of loading */
+    const Backend *be = backend_select(cfg->device, err, errlen);
+    if (!be) return -1;
+    if (err[0]) info(&r->cb, "%s", err); /* auto fell back to the CPU: say why */
+    err[0] = 0;
     r->task = glue_task_info(cfg->task);
     if (!r->task) {
         snprintf(err, errlen, "unknown task '%s'; GLUE tasks: CoLA, SST-2, MRPC, STS-B, QQP, MNLI, "
@@ -298,7 +303,7 @@ static int setup_data(Run *r, char *err, size_t errlen) {
                     .targets = targets, .lambda = lp, .bilevel = r->bilevel},
         .init_seed = cfg->seed,
     };
-    if (model_load(&r->model, backend_cpu(), &mo, err, errlen) != 0) return -1;
+    if (model_load(&r->model, be, &mo, err, errlen) != 0) return -1;
     Model *m = r->model;
     size_t lower = param_list_numel(&m->params, GROUP_LOWER), upper = param_list_numel(&m->params, GROUP_UPPER);
     info(&r->cb, "model %s (%s, %d layers, hidden %d): %zu parameters, %zu trainable (%.3f%%: %zu "

@@ -142,7 +142,7 @@ int cmd_pretrain(int argc, char **argv) {
         {"--stop-after", OPT_LONG, &c.stop_after, 0, "stop after this step with a checkpoint (continue with --resume)"},
         {"--resume", OPT_FLAG, &c.resume, 0, "continue from the checkpoint in OUT.partial/"},
         {"--overwrite", OPT_FLAG, &c.overwrite, 0, "replace an existing OUT"},
-        {"--device", OPT_STR, c.device, sizeof(c.device), "cpu | auto"},
+        {"--device", OPT_STR, c.device, sizeof(c.device), "auto (CUDA when a device is present) | cpu | cuda"},
         {"--json", OPT_FLAG, &json, 0, "JSON lines on stdout instead of a progress bar"},
     };
     int n = (int)(sizeof(opts) / sizeof(opts[0]));

@@ -43,7 +43,7 @@ int cmd_train(int argc, char **argv) {
         {"--eval-train-examples", OPT_INT, &c.eval_train_examples, 0, "training examples scored at each evaluation"},
         {"--overfit-batch", OPT_INT, &c.overfit_batch, 0, "train on the first N examples only (overfitting check)"},
         {"--seed", OPT_U64, &c.seed, 0, "seed of initialisation, split, data order and dropout"},
-        {"--device", OPT_STR, c.device, sizeof(c.device), "cpu | auto"},
+        {"--device", OPT_STR, c.device, sizeof(c.device), "auto (CUDA when a device is present) | cpu | cuda"},
         {"--split-ratio", OPT_FLOAT, &c.split_ratio, 0, "bi-level: |D1| / |train|, D2 the rest"},
         {"--lower-steps", OPT_INT, &c.lower_steps, 0, "bi-level: T1 lower steps per global step"},
         {"--upper-steps", OPT_INT, &c.upper_steps, 0, "bi-level: T2 upper steps per global step"},
