@@ -25,6 +25,8 @@ struct Trainer {
     int joined;
     TrainerSnapshotFn snapshot; /* set under mu */
     void *snapshot_ctx;
+    TrainerLoadFn load;         /* set: the thread loads the run instead of run_create */
+    void *load_ctx;
 };
 
 static void series_add(Series *s, long step, double v) {
@@ -183,7 +185,11 @@ static void *thread_main(void *arg) {
     TrainCallbacks cb = {.ctx = t, .on_info = cb_info, .on_step = cb_step, .on_eval = cb_eval,
                          .on_spectrum = cb_spectrum, .on_done = cb_done};
     Run *r = NULL;
-    if (run_create(&r, &t->cfg, &cb, err, sizeof(err)) != 0) {
+    int made = t->load ? t->load(t->load_ctx, &cb, &r, err, sizeof(err))
+                       : run_create(&r, &t->cfg, &cb, err, sizeof(err));
+    if (made != 0 || !r) {
+        if (made == 0) snprintf(err, sizeof(err), "the loader returned no run");
+        if (r) run_free(r);
         v->state = TRAINER_FAILED;
         snprintf(v->message, sizeof(v->message), "%s", err);
         publish(t, NULL);
@@ -191,6 +197,7 @@ static void *thread_main(void *arg) {
     }
     v->state = TRAINER_RUNNING;
     v->total_steps = run_total_steps(r);
+    v->step = run_step_index(r); /* a loaded run starts where it was saved */
     publish(t, r);
     for (;;) {
         Pending p = {0};
@@ -232,12 +239,29 @@ static void *thread_main(void *arg) {
     return NULL;
 }
 
+static int trainer_spawn(Trainer *t, Trainer **out, char *err, size_t errlen);
+
 int trainer_start(Trainer **out, const TrainConfig *cfg, char *err, size_t errlen) {
     *out = NULL;
     Trainer *t = calloc(1, sizeof(*t));
     if (!t) { snprintf(err, errlen, "out of memory"); return -1; }
     t->cfg = *cfg;
     if (train_config_check(&t->cfg, err, errlen) != 0) { free(t); return -1; }
+    return trainer_spawn(t, out, err, errlen);
+}
+
+int trainer_start_loaded(Trainer **out, TrainerLoadFn load, void *ctx, char *err, size_t errlen) {
+    *out = NULL;
+    if (!load) { snprintf(err, errlen, "no loader given"); return -1; }
+    Trainer *t = calloc(1, sizeof(*t));
+    if (!t) { snprintf(err, errlen, "out of memory"); return -1; }
+    t->load = load;
+    t->load_ctx = ctx;
+    return trainer_spawn(t, out, err, errlen);
+}
+
+/* Allocates the views and starts the thread; frees t on failure. */
+static int trainer_spawn(Trainer *t, Trainer **out, char *err, size_t errlen) {
     t->shared = trainer_view_new();
     t->local = trainer_view_new();
     if (!t->shared || !t->local) {

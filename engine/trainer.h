@@ -66,6 +66,15 @@ typedef struct Trainer Trainer;
  * run's thread; set-up (loading data and model) happens there and shows as
  * TRAINER_STARTING. */
 int trainer_start(Trainer **out, const TrainConfig *cfg, char *err, size_t errlen);
+/* The same, for a run that is not created from a config but loaded (a
+ * saved session): the thread calls load(ctx, callbacks, &run, err, errlen)
+ * where trainer_start calls run_create (0 with *out set, or -1 with err),
+ * then goes on exactly as trainer_start's thread. ctx must outlive the
+ * thread's set-up (until the view leaves TRAINER_STARTING). Until then the
+ * view's config is zeroed; afterwards it is run_config(run). Keeps engine/
+ * free of sessions/: the front end's loader calls session_load. */
+typedef int (*TrainerLoadFn)(void *ctx, const TrainCallbacks *cb, Run **out, char *err, size_t errlen);
+int trainer_start_loaded(Trainer **out, TrainerLoadFn load, void *ctx, char *err, size_t errlen);
 /* Snapshots are the front end's business (sessions/ sits above engine/):
  * it hands the trainer a function that CMD_SNAPSHOT calls on the run's
  * thread at a step boundary, with the command's value as the name.

@@ -160,6 +160,55 @@ START_TEST(bad_config_fails_before_starting) {
 }
 END_TEST
 
+/* A run handed over by a loader (what a saved session's is): created and
+ * stepped 5 times in the loader, then driven by the trainer as usual. */
+static int load_stepped(void *ctx, const TrainCallbacks *cb, Run **out, char *err, size_t errlen) {
+    if (run_create(out, (const TrainConfig *)ctx, cb, err, errlen) != 0) return -1;
+    for (int i = 0; i < 5; i++)
+        if (run_step(*out, err, errlen) != 0) {
+            run_free(*out);
+            *out = NULL;
+            return -1;
+        }
+    return 0;
+}
+
+static int load_refused(void *ctx, const TrainCallbacks *cb, Run **out, char *err, size_t errlen) {
+    (void)ctx;
+    (void)cb;
+    *out = NULL;
+    snprintf(err, errlen, "session 'x': state.bin CRC mismatch");
+    return -1;
+}
+
+START_TEST(starts_from_a_loaded_run) {
+    char dir[256], err[512];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    TrainConfig c = config(dir, "lora", 20);
+    Trainer *t;
+    ck_assert_msg(trainer_start_loaded(&t, load_stepped, &c, err, sizeof(err)) == 0, "%s", err);
+    TrainerView *v = trainer_view_new();
+    ck_assert(wait_for(t, v, finished));
+    ck_assert_msg(v->state == TRAINER_DONE, "%s", v->message);
+    ck_assert_int_eq(v->step, 20);
+    ck_assert_int_eq(v->total_steps, 20);
+    ck_assert_int_eq(v->loss.n, 20);
+    ck_assert_str_eq(v->config.method, "lora"); /* run_config of the loaded run */
+    ck_assert_int_eq(v->config.rank, 2);
+    trainer_join(t);
+    /* a loader's failure shows as FAILED with its reason */
+    ck_assert_int_eq(trainer_start_loaded(&t, load_refused, NULL, err, sizeof(err)), 0);
+    ck_assert(wait_for(t, v, finished));
+    ck_assert_int_eq(v->state, TRAINER_FAILED);
+    ck_assert_msg(strstr(v->message, "CRC mismatch"), "%s", v->message);
+    trainer_join(t);
+    ck_assert_int_eq(trainer_start_loaded(&t, NULL, NULL, err, sizeof(err)), -1);
+    trainer_view_free(v);
+    fixture_rmdir(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("trainer");
     TCase *tc = tcase_create("thread");
@@ -168,6 +217,7 @@ int main(void) {
     tcase_add_test(tc, runs_to_done_with_curves);
     tcase_add_test(tc, nan_loss_pauses_naming_the_step);
     tcase_add_test(tc, bad_config_fails_before_starting);
+    tcase_add_test(tc, starts_from_a_loaded_run);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

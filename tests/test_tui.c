@@ -21,6 +21,7 @@
 #define _XOPEN_SOURCE 700 /* wcwidth */
 
 #include "tests/fixtures.h"
+#include "sessions/session.h"
 
 /* The screens' pure parts (no ncurses) are unit-tested here too, compiled
  * in as tests/test_ui_draw.c does with the drawing layer: the Makefile
@@ -1031,6 +1032,85 @@ START_TEST(ascii_without_colour) {
 }
 END_TEST
 
+/* The session browser: with none saved it says so and where they are kept;
+ * a session saved at step 20 opens on the dashboard at step 20 and goes on,
+ * and w saves back to the same name. */
+START_TEST(session_browser_opens_saved_run) {
+    Fixture f;
+    fixture_make(&f);
+    char sroot[300];
+    snprintf(sroot, sizeof(sroot), "%s/sessions", f.dir);
+    char *const *env = fixture_env(&f, f.root, "C.UTF-8", 0);
+    int n = 0;
+    while (env[n]) n++;
+    snprintf(f.env[n], sizeof(f.env[0]), "BILORA_SESSIONS=%s", sroot);
+    f.envp[n] = f.env[n];
+    f.envp[n + 1] = NULL;
+    char *argv[] = {(char *)bilora_bin(), "tui", NULL};
+
+    /* None yet. */
+    Term t;
+    term_start(&t, 80, 24, argv, f.envp);
+    WAIT(&t, "step 1 of 3", 10000);
+    ck_assert_msg(strstr(t.screen, "saved runs"), "o is not offered in the picker:\n%s", t.screen);
+    term_send(&t, "o");
+    WAIT(&t, "No saved sessions", 3000);
+    ck_assert_msg(strstr(t.screen, sroot), "the sessions root is not shown (%s):\n%s", sroot, t.screen);
+    term_esc(&t);
+    WAIT(&t, "step 1 of 3", 3000);
+    term_send(&t, "q");
+    ck_assert_int_eq(term_finish(&t, 5000), 0);
+
+    /* Save one at step 20, through the API. */
+    TrainConfig c;
+    train_config_defaults(&c);
+    snprintf(c.model, sizeof(c.model), "%s/model", f.dir);
+    snprintf(c.task, sizeof(c.task), "SST-2");
+    snprintf(c.data, sizeof(c.data), "%s/SST-2", f.dir);
+    snprintf(c.method, sizeof(c.method), "lora");
+    c.batch_size = 8;
+    c.steps = 1000000;
+    c.eval_every = 50;
+    char err[1024];
+    Run *r = NULL;
+    ck_assert_msg(run_create(&r, &c, NULL, err, sizeof(err)) == 0, "%s", err);
+    for (int i = 0; i < 20; i++) ck_assert_msg(run_step(r, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(session_save(sroot, "s1", r, err, sizeof(err)) == 0, "%s", err);
+    run_free(r);
+
+    /* Open it: listed with its task, method and step; the dashboard
+     * starts at step 20 and goes on. */
+    term_start(&t, 80, 24, argv, f.envp);
+    WAIT(&t, "step 1 of 3", 10000);
+    term_send(&t, "o");
+    WAIT(&t, "s1", 3000);
+    ck_assert_msg(strstr(t.screen, "SST-2") && strstr(t.screen, "lora") && strstr(t.screen, "20/1,000,000"),
+                  "the listing lacks task, method or step:\n%s", t.screen);
+    term_send(&t, ENTER);
+    WAIT(&t, "opened session 's1'", 10000);
+    long first = -1;
+    double until = now_ms() + 10000;
+    while (now_ms() < until && (first = stats_step(&t)) <= 0) term_pump(&t, 50);
+    ck_assert_msg(first >= 20, "the dashboard did not resume at step 20 (%ld):\n%s", first, t.screen);
+    WAIT_ROW(&t, 0, "/1,000,000", 3000);
+    until = now_ms() + 10000;
+    while (now_ms() < until && stats_step(&t) <= 20) term_pump(&t, 50);
+    ck_assert_msg(stats_step(&t) > 20, "the run did not go on past step 20:\n%s", t.screen);
+    /* w saves back to s1. */
+    term_send(&t, "w");
+    WAIT(&t, "saved session 's1'", 10000);
+    term_send(&t, "p");
+    WAIT_ROW(&t, 0, "paused", 5000);
+    term_send(&t, "q");
+    if (term_wait(&t, "discard the unsaved run", 1000)) term_send(&t, "y");
+    ck_assert_int_eq(term_finish(&t, 10000), 0);
+    SessionSummary sum;
+    ck_assert_msg(session_summary(sroot, "s1", &sum, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(sum.step > 20, "w did not save back to s1 (step %ld)", sum.step);
+    fixture_rmdir(f.dir);
+}
+END_TEST
+
 START_TEST(needs_a_terminal) {
     /* stdin and stdout not a terminal: a message and status 2, not a
      * screen of escape codes in a pipe. */
@@ -1082,6 +1162,7 @@ int main(void) {
     tcase_add_test(tc, empty_asset_path_says_where);
     tcase_add_test(tc, compare_two_methods);
     tcase_add_test(tc, ascii_without_colour);
+    tcase_add_test(tc, session_browser_opens_saved_run);
     tcase_add_test(tc, needs_a_terminal);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef enum { SCR_PICKER, SCR_FORM, SCR_DASH } ScreenId;
+typedef enum { SCR_PICKER, SCR_FORM, SCR_DASH, SCR_SESSIONS } ScreenId;
 typedef enum { PROMPT_NONE, PROMPT_QUIT, PROMPT_COMPARE, PROMPT_FIND, PROMPT_NEW_RUN } PromptKind;
 
 typedef struct {
@@ -38,6 +38,7 @@ typedef struct {
     long saved_step;            /* the step of the last confirmed snapshot; -1: none */
     double started, ended;      /* wall clock (now_s) at start and when it ended; 0: not yet */
     int confirmations;          /* snapshot confirmations seen in its log */
+    char session[SESSION_NAME_MAX + 1]; /* opened from this saved session: w saves back to it */
 } RunSlot;
 
 typedef struct {
@@ -62,6 +63,11 @@ typedef struct {
     int n_ui_events;
     char title[320];
     int quit, dirty;
+    /* the session browser (o in the picker) */
+    SessionSummary *sessions;
+    int n_sessions, sess_sel;
+    char sess_root[1024];
+    char sess_msg[1200];        /* why the list could not be read, or a run not opened */
     /* --stats: what the UI cost */
     int stats;
     long frames;
@@ -265,6 +271,61 @@ static int start_runs(App *a, const char *compare, char *err, size_t errlen) {
     return 0;
 }
 
+/* The loader trainer_start_loaded calls on the run's thread: ctx is the
+ * slot's session name, which lives until the slot is stopped and joined. */
+static int load_session(void *ctx, const TrainCallbacks *cb, Run **out, char *err, size_t errlen) {
+    return session_load(NULL, (const char *)ctx, NULL, 0, cb, out, err, errlen);
+}
+
+/* Opens saved session s on the dashboard: the run loads in the trainer's
+ * thread (a bad session shows as a failed run with the reason), and w
+ * saves back to the same name. */
+static int start_loaded(App *a, const SessionSummary *s, char *err, size_t errlen) {
+    RunSlot *r = &a->run[0];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->session, sizeof(r->session), "%s", s->name);
+    r->view = trainer_view_new();
+    r->next = trainer_view_new();
+    if (!r->view || !r->next) {
+        trainer_view_free(r->view);
+        trainer_view_free(r->next);
+        memset(r, 0, sizeof(*r));
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGWINCH);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int rc = trainer_start_loaded(&r->t, load_session, r->session, err, errlen);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        trainer_view_free(r->view);
+        trainer_view_free(r->next);
+        memset(r, 0, sizeof(*r));
+        return -1;
+    }
+    trainer_set_snapshot(r->t, session_snapshot, NULL);
+    trainer_read(r->t, r->view);
+    r->started = now_s();
+    snprintf(r->label, sizeof(r->label), "%s", s->method);
+    r->saved_step = s->step; /* what is on disk already */
+    r->form = &a->form;
+    form_set(&a->form, "model", s->model);
+    form_set(&a->form, "task", s->task);
+    form_set(&a->form, "method", s->method);
+    for (int k = 0; k < a->form.n; k++) snprintf(r->init[k], FORM_VALUE_LEN, "%s", a->form.value[k]);
+    a->n_runs = 1;
+    colour_runs(a);
+    set_title(a);
+    a->screen = SCR_DASH;
+    a->tuning = 0;
+    a->form.running = 1;
+    a->selected = 0;
+    ui_event(a, DASH_EV_INFO, "opened session '%s' (saved at step %ld); w saves back to it", s->name, s->step);
+    return 0;
+}
+
 static void stop_runs(App *a) {
     for (int i = 0; i < a->n_runs; i++) {
         char err[256];
@@ -325,7 +386,8 @@ static void snapshot(App *a) {
     strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
     for (int i = 0; i < a->n_runs; i++) {
         const char *task = form_get(&a->form, "task");
-        snprintf(name, sizeof(name), "%s-%s-%s", task ? task : "run", a->run[i].label, stamp);
+        if (a->run[i].session[0]) snprintf(name, sizeof(name), "%s", a->run[i].session);
+        else snprintf(name, sizeof(name), "%s-%s-%s", task ? task : "run", a->run[i].label, stamp);
         TrainerCmd c = {.kind = CMD_SNAPSHOT};
         snprintf(c.value, sizeof(c.value), "%s", name);
         char err[256];
@@ -437,6 +499,113 @@ static void draw_form(App *a) {
     }
 }
 
+/* ---- the session browser ------------------------------------------------ */
+
+static void scan_assets(App *a);
+
+static void list_warn(void *ctx, const char *message) {
+    App *a = ctx;
+    if (!a->sess_msg[0]) tui_copy(a->sess_msg, sizeof(a->sess_msg), message);
+}
+
+/* Reads the saved sessions (session_list) and shows the browser. */
+static void open_sessions(App *a) {
+    free(a->sessions);
+    a->sessions = NULL;
+    a->n_sessions = 0;
+    a->sess_msg[0] = 0;
+    char err[1024];
+    if (session_root(a->sess_root, sizeof(a->sess_root), err, sizeof(err)) != 0) {
+        a->sess_root[0] = 0;
+        tui_copy(a->sess_msg, sizeof(a->sess_msg), err);
+    } else if (session_list(NULL, &a->sessions, &a->n_sessions, list_warn, a, err, sizeof(err)) != 0) {
+        a->sessions = NULL;
+        a->n_sessions = 0;
+        tui_copy(a->sess_msg, sizeof(a->sess_msg), err);
+    }
+    a->sess_sel = gclamp(a->sess_sel, 0, gmax(0, a->n_sessions - 1));
+    a->screen = SCR_SESSIONS;
+}
+
+static void draw_sessions(App *a) {
+    Grid *g = &a->g;
+    const DrawOpts *o = &a->o;
+    if (g->w < DASH_MIN_W || g->h < DASH_MIN_H) {
+        dash_too_small(g, o);
+        return;
+    }
+    grid_clear(g, grect(0, 0, g->w, g->h), gstyle(0, 0, 0));
+    char right[1100];
+    snprintf(right, sizeof(right), "in %s", a->sess_root[0] ? a->sess_root : "(no sessions root)");
+    tui_title_row(g, 0, o->unicode ? "bilora \u00B7 saved runs" : "bilora - saved runs", right, o);
+    Style dim = style_pick(o, GC_DEFAULT, GA_DIM, 0), bold = style_pick(o, GC_DEFAULT, GA_BOLD, GA_BOLD);
+    Style code = style_pick(o, GC_CYAN, 0, 0);
+    int x = 2, w = g->w - 4, y = 2;
+    char line[2400];
+    if (a->n_sessions == 0) {
+        grid_text(g, x, y++, w, bold, "No saved sessions.");
+        y++;
+        grid_text(g, x, y++, w, dim, "Sessions are kept in");
+        grid_text_fit(g, x + 2, y++, w - 2, code, a->sess_root[0] ? a->sess_root : "(unknown)", o->unicode);
+        grid_text(g, x, y++, w, dim, "(BILORA_SESSIONS, else $XDG_DATA_HOME/bilora/sessions).");
+        y++;
+        grid_text(g, x, y++, w, dim, "w on the dashboard saves the run; from the shell:");
+        grid_text(g, x + 2, y++, w - 2, code, "bilora train ... --session NAME");
+    } else {
+        snprintf(line, sizeof(line), "  %-24s %-6s %-7s %15s %-16s %s", "name", "task", "method", "step", "metric",
+                 "saved");
+        grid_text(g, 0, y++, g->w, bold, line);
+        int rows = g->h - 3 - y;
+        int first = a->n_sessions <= rows ? 0 : gclamp(a->sess_sel - rows / 2, 0, a->n_sessions - rows);
+        for (int i = first; i < a->n_sessions && y < g->h - 3; i++, y++) {
+            const SessionSummary *s = &a->sessions[i];
+            char step[24], total[24], st[56], metric[48], date[32] = "";
+            dash_format_count(s->step, step, sizeof(step));
+            dash_format_count(s->total_steps, total, sizeof(total));
+            snprintf(st, sizeof(st), "%s/%s", step, total);
+            if (isfinite(s->metric)) snprintf(metric, sizeof(metric), "%.8s %.4f", s->metric_name, s->metric);
+            else snprintf(metric, sizeof(metric), "-");
+            time_t t = (time_t)s->saved;
+            struct tm tm;
+            if (localtime_r(&t, &tm)) strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
+            snprintf(line, sizeof(line), "  %-24.24s %-6.6s %-7.7s %15s %-16.16s %s%s", s->name, s->task, s->method,
+                     st, metric, date, s->from_aside ? " (interrupted save)" : "");
+            int sel = i == a->sess_sel;
+            grid_clear(g, grect(0, y, g->w, 1), sel ? style_pick(o, GC_DEFAULT, GA_REVERSE, 0) : gstyle(0, 0, 0));
+            grid_text(g, 0, y, g->w, sel ? style_pick(o, GC_DEFAULT, GA_REVERSE, 0) : gstyle(0, 0, 0), line);
+            if (sel) grid_put(g, 0, y, o->unicode ? 0x25B8 : '>', style_pick(o, GC_DEFAULT, GA_REVERSE, 0));
+        }
+        if (a->sess_sel < a->n_sessions)
+            grid_text_fit(g, 1, g->h - 3, g->w - 2, dim, a->sessions[a->sess_sel].model, o->unicode);
+    }
+    if (a->sess_msg[0]) grid_text_fit(g, 1, g->h - 2, g->w - 2, style_pick(o, GC_RED, GA_BOLD, GA_BOLD), a->sess_msg, o->unicode);
+    const char *uni[] = {"\u2191\u2193", "choose", "\u23CE", "open", "esc", "back", "r", "read again", "q", "quit"};
+    const char *asc[] = {"up/dn", "choose", "enter", "open", "esc", "back", "r", "read again", "q", "quit"};
+    tui_status_keys(g, grect(0, g->h - 1, g->w, 1), o->unicode ? uni : asc, 5, o);
+}
+
+static void sessions_key(App *a, const TuiKey *k) {
+    uint32_t ch = k->code == TK_CHAR ? k->ch : 0;
+    int n = a->n_sessions;
+    if (ch == 'q') a->quit = 1;
+    else if (ch == 'r') open_sessions(a);
+    else if (k->code == TK_ESC || k->code == TK_LEFT || k->code == TK_BACKSPACE || ch == 'h') {
+        if (!a->scanned) scan_assets(a);
+        a->screen = SCR_PICKER;
+    } else if (k->code == TK_UP || ch == 'k') a->sess_sel = gclamp(a->sess_sel - 1, 0, gmax(0, n - 1));
+    else if (k->code == TK_DOWN || ch == 'j') a->sess_sel = gclamp(a->sess_sel + 1, 0, gmax(0, n - 1));
+    else if (k->code == TK_PGUP) a->sess_sel = gclamp(a->sess_sel - 10, 0, gmax(0, n - 1));
+    else if (k->code == TK_PGDN) a->sess_sel = gclamp(a->sess_sel + 10, 0, gmax(0, n - 1));
+    else if ((k->code == TK_ENTER || k->code == TK_RIGHT || ch == 'l') && a->sess_sel < n) {
+        char err[1024];
+        if (start_loaded(a, &a->sessions[a->sess_sel], err, sizeof(err)) != 0) {
+            char msg[1100];
+            snprintf(msg, sizeof(msg), "could not open: %s", err);
+            tui_copy(a->sess_msg, sizeof(a->sess_msg), msg);
+        }
+    }
+}
+
 static void render(App *a) {
     double t0 = now_s();
     int w, h;
@@ -449,6 +618,7 @@ static void render(App *a) {
     case SCR_PICKER: picker_draw(&a->g, &a->picker, &a->assets, &a->o); break;
     case SCR_FORM: draw_form(a); break;
     case SCR_DASH: draw_dash(a); break;
+    case SCR_SESSIONS: draw_sessions(a); break;
     }
     screen_blit(a->scr, &a->g);
     a->frames++;
@@ -675,6 +845,10 @@ static void picker_key(App *a, const TuiKey *k) {
         a->quit = 1;
         return;
     }
+    if (ch == 'o') {
+        open_sessions(a);
+        return;
+    }
     if (ch == 'r') {
         scan_assets(a);
         p->sel[0] = gclamp(p->sel[0], 0, gmax(0, a->assets.n_models - 1));
@@ -790,6 +964,7 @@ static void handle_key(App *a, const TuiKey *k) {
     case SCR_PICKER: picker_key(a, k); break;
     case SCR_FORM: form_key(a, k); break;
     case SCR_DASH: dash_key(a, k); break;
+    case SCR_SESSIONS: sessions_key(a, k); break;
     }
 }
 
@@ -1017,6 +1192,7 @@ int cmd_tui(int argc, char **argv) {
     stop_runs(a);
     grid_free(&a->g);
     tui_assets_free(&a->assets);
+    free(a->sessions);
     tui_dash_buf_free(a->buf);
     free(a);
     return 0;

@@ -416,8 +416,8 @@ static void draw_empty(Grid *g, const TuiAssets *a, const DrawOpts *o) {
         grid_text(g, x, y++, w, dim, "or point BILORA_ASSETS at folders holding models/ and data/glue/,");
         grid_text(g, x, y++, w, dim, "then press r to look again.");
     }
-    const char *keys[] = {"r", "look again", "q", "quit"};
-    tui_status_keys(g, grect(0, g->h - 1, g->w, 1), keys, 2, o);
+    const char *keys[] = {"r", "look again", "o", "saved runs", "q", "quit"};
+    tui_status_keys(g, grect(0, g->h - 1, g->w, 1), keys, 3, o);
 }
 
 void picker_draw(Grid *g, const Picker *p, const TuiAssets *a, const DrawOpts *o) {
@@ -464,8 +464,8 @@ void picker_draw(Grid *g, const Picker *p, const TuiAssets *a, const DrawOpts *o
     grid_text_fit(g, 1, g->h - 2, g->w - 2, style_pick(o, GC_DEFAULT, GA_DIM, 0), about, o->unicode);
 
     const char *uni[] = {"\u2191\u2193", "choose", "\u23CE", p->stage == 2 ? "set up the run" : "next",
-                         "\u2190", "back", "r", "look again", "q", "quit"};
+                         "\u2190", "back", "r", "look again", "o", "saved runs", "q", "quit"};
     const char *asc[] = {"up/dn", "choose", "enter", p->stage == 2 ? "set up the run" : "next",
-                         "left", "back", "r", "look again", "q", "quit"};
-    tui_status_keys(g, grect(0, g->h - 1, g->w, 1), o->unicode ? uni : asc, 5, o);
+                         "left", "back", "r", "look again", "o", "saved runs", "q", "quit"};
+    tui_status_keys(g, grect(0, g->h - 1, g->w, 1), o->unicode ? uni : asc, 6, o);
 }
