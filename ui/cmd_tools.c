@@ -191,12 +191,15 @@ int cmd_forward(int argc, char **argv) {
 
 static void print_model(const char *name, const char *dir, void *ctx) {
     int names_only = *(int *)ctx;
-    if (names_only) {
-        printf("%s\n", name);
-        return;
-    }
     ModelConfig mc;
     char err[512];
+    if (names_only) {
+        /* only what `bilora train` can fine-tune: scripts pick from this list */
+        if (model_config_load(&mc, dir, err, sizeof(err)) == 0 &&
+            (!strcmp(mc.model_type, "bert") || !strcmp(mc.model_type, "roberta")))
+            printf("%s\n", name);
+        return;
+    }
     if (model_config_load(&mc, dir, err, sizeof(err)) == 0)
         printf("  %-28s %-8s %2d layers, hidden %4d  %s\n", name, mc.model_type,
                mc.num_hidden_layers, mc.hidden_size, dir);
@@ -207,7 +210,7 @@ static void print_model(const char *name, const char *dir, void *ctx) {
 int cmd_models(int argc, char **argv) {
     int names = 0;
     Option opts[] = {
-        {"--names", OPT_FLAG, &names, 0, "print only the names, one per line"},
+        {"--names", OPT_FLAG, &names, 0, "print only the names of the models train can fine-tune, one per line"},
     };
     int n = (int)(sizeof(opts) / sizeof(opts[0]));
     char err[1024];
