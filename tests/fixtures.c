@@ -3,6 +3,8 @@
 #include "engine/rng.h"
 #include "engine/safetensors.h"
 
+#include <check.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,4 +187,18 @@ int fixture_tiny_glue(const char *dir, int poison) {
         fclose(f);
     }
     return 0;
+}
+
+const char *fixture_ref_dir(void) {
+    const char *r = getenv("BILORA_REF_DIR");
+    return r && *r ? r : "build/reference";
+}
+
+float *fixture_read_f32(const SafeTensors *st, const char *name, int64_t *numel) {
+    const StTensor *t = st_find(st, name);
+    ck_assert_msg(t != NULL, "%s: no tensor %s", st->path, name);
+    float *x = malloc(sizeof(float) * (t->numel ? t->numel : 1));
+    st_read_f32(st, t, x);
+    if (numel) *numel = t->numel;
+    return x;
 }

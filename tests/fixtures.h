@@ -3,6 +3,8 @@
 #ifndef BILORA_TESTS_FIXTURES_H
 #define BILORA_TESTS_FIXTURES_H
 
+#include "engine/safetensors.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +29,14 @@ int fixture_tiny_model(const char *dir, const TinyModel *spec);
  * a synthetic sentiment task in SST-2's layout in dir/SST-2 (96 train, 24
  * dev). poison: put NaN into the embedding of a word every example uses. */
 int fixture_tiny_glue(const char *dir, int poison);
+
+/* Where the reference generators wrote their outputs: $BILORA_REF_DIR,
+ * else build/reference. */
+const char *fixture_ref_dir(void);
+
+/* A tensor of a reference file read as fp32 (malloc'ed); fails the running
+ * Check test when it is absent. numel may be NULL. */
+float *fixture_read_f32(const SafeTensors *st, const char *name, int64_t *numel);
 
 /* The first root of BILORA_ASSETS into out; -1 when unset. */
 int fixture_assets(char *out, size_t cap);

@@ -22,25 +22,13 @@
 #include "engine/model.h"
 #include "engine/safetensors.h"
 
+#include "tests/fixtures.h"
+
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *ref_dir(void) {
-    const char *r = getenv("BILORA_REF_DIR");
-    return r && *r ? r : "build/reference";
-}
-
-static float *read_all(const SafeTensors *st, const char *name, int64_t *numel) {
-    const StTensor *t = st_find(st, name);
-    ck_assert_msg(t != NULL, "%s: no tensor %s", st->path, name);
-    float *x = malloc(sizeof(float) * t->numel);
-    st_read_f32(st, t, x);
-    if (numel) *numel = t->numel;
-    return x;
-}
 
 /* PEFT's saved name -> ours, as model_load_adapter maps it. */
 static void our_name(const char *peft, char *out, size_t cap) {
@@ -73,7 +61,7 @@ static void copy_adapter_by_name(Model *m, const char *path) {
         const ParamTensor *p = param_list_find(&m->params, ours);
         ck_assert_msg(p != NULL, "%s: no trainable tensor for %s (%s)", path, st.tensors[i].name, ours);
         ck_assert_int_eq(st.tensors[i].numel, (int64_t)p->numel);
-        float *h = read_all(&st, st.tensors[i].name, NULL);
+        float *h = fixture_read_f32(&st, st.tensors[i].name, NULL);
         m->be->upload(p->data, h, sizeof(float) * p->numel);
         free(h);
     }
@@ -82,8 +70,8 @@ static void copy_adapter_by_name(Model *m, const char *path) {
 
 static void peft_form_step(const char *form, AdapterForm af, int engine_loader) {
     char dir[1024], model_dir[1024], path[1200], err[1024];
-    snprintf(dir, sizeof(dir), "%s/peft_forms/%s", ref_dir(), form);
-    snprintf(model_dir, sizeof(model_dir), "%s/models/bert-mini-random", ref_dir());
+    snprintf(dir, sizeof(dir), "%s/peft_forms/%s", fixture_ref_dir(), form);
+    snprintf(model_dir, sizeof(model_dir), "%s/models/bert-mini-random", fixture_ref_dir());
     SafeTensors batch, grads;
     snprintf(path, sizeof(path), "%s/batch.safetensors", dir);
     ck_assert_msg(st_open(&batch, path, err, sizeof(err)) == 0,
@@ -93,8 +81,8 @@ static void peft_form_step(const char *form, AdapterForm af, int engine_loader) 
     const StTensor *it = st_find(&batch, "input_ids");
     ck_assert(it && it->ndim == 2);
     int B = (int)it->shape[0], T = (int)it->shape[1];
-    float *ids_f = read_all(&batch, "input_ids", NULL), *mask = read_all(&batch, "attention_mask", NULL);
-    float *types_f = read_all(&batch, "token_type_ids", NULL), *labels = read_all(&batch, "labels", NULL);
+    float *ids_f = fixture_read_f32(&batch, "input_ids", NULL), *mask = fixture_read_f32(&batch, "attention_mask", NULL);
+    float *types_f = fixture_read_f32(&batch, "token_type_ids", NULL), *labels = fixture_read_f32(&batch, "labels", NULL);
     int32_t *ids = malloc(sizeof(int32_t) * B * T), *types = malloc(sizeof(int32_t) * B * T);
     for (int i = 0; i < B * T; i++) {
         ids[i] = (int32_t)ids_f[i];
@@ -116,8 +104,8 @@ static void peft_form_step(const char *form, AdapterForm af, int engine_loader) 
     double loss = model_loss(m, &bt, 1.0f, NULL);
     model_backward(m, 1);
 
-    float *want_loss = read_all(&grads, "loss", NULL), *effect = read_all(&grads, "adapter_effect", NULL);
-    float *want_logits = read_all(&grads, "logits", NULL), got_logits[64];
+    float *want_loss = fixture_read_f32(&grads, "loss", NULL), *effect = fixture_read_f32(&grads, "adapter_effect", NULL);
+    float *want_logits = fixture_read_f32(&grads, "logits", NULL), got_logits[64];
     ck_assert_int_le(B * 3, 64);
     m->be->download(got_logits, model_logits(m), sizeof(float) * B * 3);
     double worst_logit = 0;
@@ -144,7 +132,7 @@ static void peft_form_step(const char *form, AdapterForm af, int engine_loader) 
         const ParamTensor *p = param_list_find(&m->params, ours);
         ck_assert_msg(p != NULL, "no trainable tensor for %s (%s)", gname, ours);
         int64_t n;
-        float *want = read_all(&grads, gname, &n);
+        float *want = fixture_read_f32(&grads, gname, &n);
         ck_assert_int_eq(n, (int64_t)p->numel);
         double scale = 0, diff = 0;
         for (int64_t k = 0; k < n; k++) {
@@ -187,8 +175,8 @@ END_TEST
  * lands in the tensor of the mapped name. */
 START_TEST(adalora_file_loads) {
     char dir[1024], model_dir[1024], path[1200], err[1024];
-    snprintf(dir, sizeof(dir), "%s/peft_forms/adalora", ref_dir());
-    snprintf(model_dir, sizeof(model_dir), "%s/models/bert-mini-random", ref_dir());
+    snprintf(dir, sizeof(dir), "%s/peft_forms/adalora", fixture_ref_dir());
+    snprintf(model_dir, sizeof(model_dir), "%s/models/bert-mini-random", fixture_ref_dir());
     snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
     ModelOptions mo = {.model_dir = model_dir, .num_labels = 3, .max_batch = 1, .max_seq = 8,
                        .adapter = {.form = ADAPTER_SVD, .lambda = LAMBDA_REAL, .rank = 4, .alpha = 8,
@@ -203,7 +191,7 @@ START_TEST(adalora_file_loads) {
         our_name(st.tensors[i].name, ours, sizeof(ours));
         const ParamTensor *p = param_list_find(&m->params, ours);
         ck_assert_msg(p != NULL, "no trainable tensor for %s", st.tensors[i].name);
-        float *want = read_all(&st, st.tensors[i].name, NULL), *got = malloc(sizeof(float) * p->numel);
+        float *want = fixture_read_f32(&st, st.tensors[i].name, NULL), *got = malloc(sizeof(float) * p->numel);
         m->be->download(got, p->data, sizeof(float) * p->numel);
         ck_assert_msg(memcmp(got, want, sizeof(float) * p->numel) == 0, "%s: loaded values differ",
                       st.tensors[i].name);

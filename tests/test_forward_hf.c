@@ -18,11 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *ref_dir(void) {
-    const char *r = getenv("BILORA_REF_DIR");
-    return r && *r ? r : "build/reference";
-}
-
 /* Fails unless the reference exists: CI must not pass silently without it. */
 static void need_file(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -42,9 +37,9 @@ static double rel_err(const float *a, const float *b, size_t n) {
 
 static void compare_model(const char *name, int with_head) {
     char model_dir[1024], lines_path[1024], ref_path[1024];
-    snprintf(model_dir, sizeof(model_dir), "%s/models/%s", ref_dir(), name);
-    snprintf(lines_path, sizeof(lines_path), "%s/forward/%s.txt", ref_dir(), name);
-    snprintf(ref_path, sizeof(ref_path), "%s/forward/%s.safetensors", ref_dir(), name);
+    snprintf(model_dir, sizeof(model_dir), "%s/models/%s", fixture_ref_dir(), name);
+    snprintf(lines_path, sizeof(lines_path), "%s/forward/%s.txt", fixture_ref_dir(), name);
+    snprintf(ref_path, sizeof(ref_path), "%s/forward/%s.safetensors", fixture_ref_dir(), name);
     need_file(lines_path);
     need_file(ref_path);
     char err[1024];
@@ -133,11 +128,11 @@ START_TEST(forward_command) {
     char tmp[256], cmd[4096], out[512], ref_path[1024];
     fixture_tmpdir(tmp);
     snprintf(out, sizeof(out), "%s/hidden.safetensors", tmp);
-    snprintf(ref_path, sizeof(ref_path), "%s/forward/roberta-2l-random.safetensors", ref_dir());
+    snprintf(ref_path, sizeof(ref_path), "%s/forward/roberta-2l-random.safetensors", fixture_ref_dir());
     need_file(ref_path);
     need_file("./bilora");
     snprintf(cmd, sizeof(cmd), "./bilora forward --model %s/models/roberta-2l-random --out %s < "
-             "%s/forward/roberta-2l-random.txt 2>/dev/null", ref_dir(), out, ref_dir());
+             "%s/forward/roberta-2l-random.txt 2>/dev/null", fixture_ref_dir(), out, fixture_ref_dir());
     ck_assert_int_eq(system(cmd), 0);
     char err[512];
     SafeTensors a, b;

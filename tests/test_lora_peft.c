@@ -7,30 +7,18 @@
 #include "engine/model.h"
 #include "engine/safetensors.h"
 
+#include "tests/fixtures.h"
+
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *ref_dir(void) {
-    const char *r = getenv("BILORA_REF_DIR");
-    return r && *r ? r : "build/reference";
-}
-
-static float *read_all(const SafeTensors *st, const char *name, int64_t *numel) {
-    const StTensor *t = st_find(st, name);
-    ck_assert_msg(t != NULL, "%s: no tensor %s", st->path, name);
-    float *x = malloc(sizeof(float) * t->numel);
-    st_read_f32(st, t, x);
-    if (numel) *numel = t->numel;
-    return x;
-}
-
 static void peft_step(const char *base) {
     char dir[1024], model_dir[1024], path[1200], err[1024];
-    snprintf(dir, sizeof(dir), "%s/lora_grads/%s", ref_dir(), base);
-    snprintf(model_dir, sizeof(model_dir), "%s/models/%s", ref_dir(), base);
+    snprintf(dir, sizeof(dir), "%s/lora_grads/%s", fixture_ref_dir(), base);
+    snprintf(model_dir, sizeof(model_dir), "%s/models/%s", fixture_ref_dir(), base);
     SafeTensors batch, grads;
     snprintf(path, sizeof(path), "%s/batch.safetensors", dir);
     ck_assert_msg(st_open(&batch, path, err, sizeof(err)) == 0,
@@ -40,8 +28,8 @@ static void peft_step(const char *base) {
     const StTensor *it = st_find(&batch, "input_ids");
     ck_assert(it && it->ndim == 2);
     int B = (int)it->shape[0], T = (int)it->shape[1];
-    float *ids_f = read_all(&batch, "input_ids", NULL), *mask = read_all(&batch, "attention_mask", NULL);
-    float *types_f = read_all(&batch, "token_type_ids", NULL), *labels = read_all(&batch, "labels", NULL);
+    float *ids_f = fixture_read_f32(&batch, "input_ids", NULL), *mask = fixture_read_f32(&batch, "attention_mask", NULL);
+    float *types_f = fixture_read_f32(&batch, "token_type_ids", NULL), *labels = fixture_read_f32(&batch, "labels", NULL);
     int32_t *ids = malloc(sizeof(int32_t) * B * T), *types = malloc(sizeof(int32_t) * B * T);
     for (int i = 0; i < B * T; i++) {
         ids[i] = (int32_t)ids_f[i];
@@ -60,10 +48,10 @@ static void peft_step(const char *base) {
     ck_assert_msg(model_forward(m, &bt, 1, 1, err, sizeof(err)) == 0, "%s", err);
     double loss = model_loss(m, &bt, 1.0f, NULL);
     model_backward(m, 1);
-    float *want_loss = read_all(&grads, "loss", NULL);
+    float *want_loss = fixture_read_f32(&grads, "loss", NULL);
     ck_assert_msg(fabs(loss - want_loss[0]) <= 1e-4 * fabs(want_loss[0]), "%s loss %.7f, PEFT %.7f",
                   base, loss, want_loss[0]);
-    float *want_logits = read_all(&grads, "logits", NULL), got_logits[64];
+    float *want_logits = fixture_read_f32(&grads, "logits", NULL), got_logits[64];
     m->be->download(got_logits, model_logits(m), sizeof(float) * B * 3);
     for (int i = 0; i < B * 3; i++)
         ck_assert_msg(fabs(got_logits[i] - want_logits[i]) < 1e-4 * (1 + fabs(want_logits[i])),
@@ -88,7 +76,7 @@ static void peft_step(const char *base) {
         const ParamTensor *p = param_list_find(&m->params, ours);
         ck_assert_msg(p != NULL, "no trainable tensor for %s (%s)", gname, ours);
         int64_t n;
-        float *want = read_all(&grads, gname, &n);
+        float *want = fixture_read_f32(&grads, gname, &n);
         ck_assert_int_eq(n, (int64_t)p->numel);
         double scale = 0, diff = 0;
         for (int64_t k = 0; k < n; k++) {
