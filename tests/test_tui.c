@@ -1087,7 +1087,7 @@ START_TEST(session_browser_opens_saved_run) {
     ck_assert_msg(strstr(t.screen, "SST-2") && strstr(t.screen, "lora") && strstr(t.screen, "20/1,000,000"),
                   "the listing lacks task, method or step:\n%s", t.screen);
     term_send(&t, ENTER);
-    WAIT(&t, "opened session 's1'", 10000);
+    WAIT_ROW(&t, 23, "opened session 's1' at step 20", 10000);
     long first = -1;
     double until = now_ms() + 10000;
     while (now_ms() < until && (first = stats_step(&t)) <= 0) term_pump(&t, 50);
@@ -1097,8 +1097,10 @@ START_TEST(session_browser_opens_saved_run) {
     while (now_ms() < until && stats_step(&t) <= 20) term_pump(&t, 50);
     ck_assert_msg(stats_step(&t) > 20, "the run did not go on past step 20:\n%s", t.screen);
     /* w saves back to s1. */
+    /* The confirmation stays in the status line for seconds: the event
+     * log scrolls it away at once at this model's evaluation rate. */
     term_send(&t, "w");
-    WAIT(&t, "saved session 's1'", 10000);
+    WAIT_ROW(&t, 23, "saved session 's1' at step", 10000);
     term_send(&t, "p");
     WAIT_ROW(&t, 0, "paused", 5000);
     term_send(&t, "q");

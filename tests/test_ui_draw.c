@@ -911,6 +911,66 @@ START_TEST(test_golden_dashboard)
 }
 END_TEST
 
+/* The last row of t (a grid_dump_text), into row. */
+static void last_row(const char *t, char *row, size_t cap) {
+    size_t n = strlen(t);
+    if (n && t[n - 1] == '\n') n--;
+    const char *start = t + n;
+    while (start > t && start[-1] != '\n') start--;
+    snprintf(row, cap, "%.*s", (int)(t + n - start), start);
+}
+
+/* A notice ("saved session ...") takes the status line's right end: the
+ * always-shown keys stay, optional ones give way, and a notice too long
+ * for the line is cut rather than overwriting the keys. */
+START_TEST(test_status_notice)
+{
+    Fixture *f = malloc(sizeof(Fixture));
+    fixture_init(f);
+    DashView v = fixture_view(f);
+    Grid g = new_grid(80, 24);
+    char row[1024];
+
+    dash_draw(&g, &v, &UNI);
+    char *t = grid_dump_text(&g);
+    last_row(t, row, sizeof(row));
+    free(t);
+    ck_assert_msg(strstr(row, "w save") && strstr(row, "q quit"), "keys: %s", row);
+
+    v.notice = "saved session 's1' at step 1,200";
+    dash_draw(&g, &v, &UNI);
+    t = grid_dump_text(&g);
+    last_row(t, row, sizeof(row));
+    free(t);
+    char *at = strstr(row, v.notice);
+    ck_assert_msg(at, "no notice: %s", row);
+    ck_assert_msg(strstr(row, "q quit") && strstr(row, "q quit") < at, "quit must stay, before the notice: %s", row);
+    /* it ends one column before the edge: only blanks follow */
+    ck_assert_msg(strspn(at + strlen(v.notice), " ") == strlen(at + strlen(v.notice)), "not at the right end: '%s'", at);
+    ck_assert_int_eq(utf8_width(row) - utf8_width(at), 80 - 1 - (int)strlen(v.notice));
+    int bold_green = 0;
+    for (int x = 0; x < 80; x++) {
+        const Cell *c = grid_cat(&g, x, 23);
+        if (c->cp == 's' && x > 40) {
+            bold_green = c->st.fg == GC_GREEN && (c->st.attr & GA_BOLD);
+            break;
+        }
+    }
+    ck_assert_msg(bold_green, "the notice is not bold green");
+
+    /* longer than the room left after the always-shown keys: cut */
+    v.notice = "saved session 'a-very-long-session-name-that-goes-on-and-on-and-on-and-on' at step 1,200";
+    dash_draw(&g, &v, &UNI);
+    t = grid_dump_text(&g);
+    last_row(t, row, sizeof(row));
+    free(t);
+    ck_assert_msg(strstr(row, "q quit"), "quit was overwritten: %s", row);
+    ck_assert_msg(strstr(row, "saved session"), "no notice: %s", row);
+    grid_free(&g);
+    free(f);
+}
+END_TEST
+
 /* The grid never holds half a wide glyph: every GRID_CONT follows a wide
  * codepoint, and every wide codepoint has its GRID_CONT. */
 static void check_grid_whole(const Grid *g) {
@@ -989,6 +1049,7 @@ static Suite *ui_draw_suite(void) {
     tcase_add_test(tc, test_layout);
     tcase_add_test(tc, test_formats);
     tcase_add_test(tc, test_golden_dashboard);
+    tcase_add_test(tc, test_status_notice);
     tcase_add_test(tc, test_draw_any_size);
     suite_add_tcase(s, tc);
     return s;

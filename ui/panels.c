@@ -267,6 +267,14 @@ void dash_status(Grid *g, Rect r, const DashView *v, const DrawOpts *o) {
             must += utf8_width(o->unicode ? keys[i].key : keys[i].ascii_key) + 1 + utf8_width(keys[i].label) + 2;
     Style ks = style_pick_bg(o, GC_BLACK, GC_CYAN, 0), ls = gstyle(0, 0, 0);
     int x = r.x + 1, end = r.x + r.w;
+    if (v->notice && v->notice[0]) {
+        /* The notice takes the right end; optional keys give way to it. */
+        int nw = gmin(utf8_width(v->notice), gmax(r.w - 2 - must, 0));
+        if (nw > 0) {
+            end -= nw + 2;
+            grid_text_fit(g, end + 1, r.y, nw, style_pick(o, GC_GREEN, GA_BOLD, GA_BOLD), v->notice, o->unicode);
+        }
+    }
     for (int i = 0; i < n; i++) {
         if (!keys[i].in_status) continue;
         const char *key = o->unicode ? keys[i].key : keys[i].ascii_key;

@@ -74,6 +74,8 @@ typedef struct {
     int n_events;
 
     const char *prompt;             /* non-NULL: a question in place of the keys */
+    const char *notice;             /* non-NULL: a short confirmation ("saved session 's1' at step 120")
+                                     * at the status line's right end, before the optional keys */
     int show_help;                  /* the help overlay on top */
 } DashView;
 

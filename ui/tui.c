@@ -38,6 +38,7 @@ typedef struct {
     long saved_step;            /* the step of the last confirmed snapshot; -1: none */
     double started, ended;      /* wall clock (now_s) at start and when it ended; 0: not yet */
     int confirmations;          /* snapshot confirmations seen in its log */
+    char last_confirmation[160]; /* the latest of them */
     char session[SESSION_NAME_MAX + 1]; /* opened from this saved session: w saves back to it */
 } RunSlot;
 
@@ -68,6 +69,12 @@ typedef struct {
     int n_sessions, sess_sel;
     char sess_root[1024];
     char sess_msg[1200];        /* why the list could not be read, or a run not opened */
+    /* A confirmation in the status line ("saved session 's1' at step
+     * 120"), kept NOTICE_SECONDS: the event log may scroll it away at once
+     * when evaluations come fast. */
+    char notice[200];
+    double notice_until;
+#define NOTICE_SECONDS 5.0
     /* --stats: what the UI cost */
     int stats;
     long frames;
@@ -323,6 +330,10 @@ static int start_loaded(App *a, const SessionSummary *s, char *err, size_t errle
     a->form.running = 1;
     a->selected = 0;
     ui_event(a, DASH_EV_INFO, "opened session '%s' (saved at step %ld); w saves back to it", s->name, s->step);
+    char count[32];
+    dash_format_count(s->step, count, sizeof(count));
+    snprintf(a->notice, sizeof(a->notice), "opened session '%s' at step %s", s->name, count);
+    a->notice_until = now_s() + NOTICE_SECONDS;
     return 0;
 }
 
@@ -356,6 +367,17 @@ static void send_all(App *a, TrainerCmdKind kind, const char *value) {
  * "step N: saved session 'NAME'" after session_snapshot succeeded. */
 static int snapshot_confirmed(const char *line) { return strstr(line, ": saved session '") != NULL; }
 
+/* Shows "saved session 'NAME' at step N" from a confirmation line. */
+static void notice_saved(App *a, const char *line) {
+    const char *what = strstr(line, "saved session '");
+    long step = -1;
+    if (sscanf(line, "step %ld:", &step) != 1) step = -1;
+    char count[32] = "";
+    if (step >= 0) dash_format_count(step, count, sizeof(count));
+    snprintf(a->notice, sizeof(a->notice), "%s%s%s", what, step >= 0 ? " at step " : "", count);
+    a->notice_until = now_s() + NOTICE_SECONDS;
+}
+
 /* Reads every trainer; 1 when anything they published changed. */
 static int poll_runs(App *a) {
     int changed = 0;
@@ -368,9 +390,19 @@ static int poll_runs(App *a) {
         r->next = t;
         changed = 1;
         if (!run_active(r) && !r->ended) r->ended = now_s();
-        int conf = 0;
-        for (int k = 0; k < r->view->n_events && k < EVENTS_MAX; k++) conf += snapshot_confirmed(r->view->events[k]);
-        if (conf > r->confirmations) r->saved_step = r->view->step;
+        int conf = 0, last = -1;
+        for (int k = 0; k < r->view->n_events && k < EVENTS_MAX; k++)
+            if (snapshot_confirmed(r->view->events[k])) {
+                conf++;
+                last = k;
+            }
+        /* New: more of them, or a different latest one (older ones
+         * scroll out of the view's ring). */
+        if (conf > r->confirmations || (last >= 0 && strcmp(r->view->events[last], r->last_confirmation) != 0)) {
+            snprintf(r->last_confirmation, sizeof(r->last_confirmation), "%s", r->view->events[last]);
+            r->saved_step = r->view->step;
+            notice_saved(a, r->view->events[last]);
+        }
         r->confirmations = conf;
     }
     return changed;
@@ -426,6 +458,7 @@ static void draw_dash(App *a) {
     in.ui_events = a->ui_events;
     in.n_ui_events = a->n_ui_events;
     in.prompt = a->prompt != PROMPT_NONE ? a->prompt_text : NULL;
+    in.notice = a->notice[0] ? a->notice : NULL;
     in.show_help = a->help;
     in.unicode = a->o.unicode;
     /* The log box's inner width less the step and tag columns (panels.c). */
@@ -1162,6 +1195,10 @@ int cmd_tui(int argc, char **argv) {
         if (a->n_runs && t >= next_poll) {
             if (poll_runs(a)) a->dirty = 1;
             next_poll = t + 0.1;
+        }
+        if (a->notice[0] && t >= a->notice_until) {
+            a->notice[0] = 0;
+            a->dirty = 1;
         }
         if (a->dirty) {
             render(a);

@@ -135,6 +135,7 @@ typedef struct {
     const TuiEvent *ui_events;
     int n_ui_events;
     const char *prompt;
+    const char *notice;         /* a confirmation for the status line; NULL: none */
     int show_help;
     int unicode;                /* arrows in the log: "→" or "->" */
     int log_width;              /* columns of an event's text (warnings wrap) */

@@ -218,6 +218,7 @@ void tui_dash_build(TuiDashBuf *b, const TuiDashIn *in, DashView *v) {
     v->smoothing = in->smoothing;
     v->log_y = in->log_y;
     v->prompt = in->prompt;
+    v->notice = in->notice;
     v->show_help = in->show_help;
     v->n_runs = nr;
     snprintf(b->metric_name, sizeof(b->metric_name), "metric");
