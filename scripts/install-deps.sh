@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config libopenblas-dev libcjson-dev check libsubunit-dev
       libpcre2-dev libutf8proc-dev libncursesw5-dev libcurl4-openssl-dev libzip-dev zlib1g-dev
-      python3 python3-venv python3-numpy python3-torch)
+      python3 python3-venv python3-numpy python3-torch tmux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

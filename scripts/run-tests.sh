@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the test suite: first the reference generators (Hugging Face peers in
 # .venv write their outputs under build/reference/), then every Check suite
-# under build/tests/. Prints one closing line: "N passed, N failed".
+# under build/tests/, then the end-to-end scripts under tests/e2e/. Prints one closing line: "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export BILORA_REF_DIR="${BILORA_REF_DIR:-$PWD/build/reference}"
@@ -41,6 +41,14 @@ for t in build/tests/test_* build/tsan/test_*; do
     [ -n "$line" ] || failed=$((failed + 1))
     failed_names+=("$name")
   fi
+done
+
+# End-to-end scripts (the real binary in tmux): one check each.
+for e in tests/e2e/*.sh; do
+  [ -x "$e" ] || continue
+  name="e2e $(basename "$e" .sh)"
+  echo "== $name"
+  if "$e"; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=("$name"); fi
 done
 
 echo

