@@ -40,8 +40,8 @@ static void on_step(void *ctx, const StepInfo *s) {
     TrainOutput *o = ctx;
     if (o->json) {
         printf("{\"event\":\"step\",\"step\":%ld,\"phase\":%d,\"epoch\":%.4f,\"loss\":%.6f,"
-               "\"lr\":%.6g,\"grad_norm\":%.4f,\"examples_per_s\":%.1f",
-               s->step, s->phase, s->epoch, s->loss, s->lr, s->grad_norm, s->examples_per_s);
+               "\"lr\":%.6g,\"grad_norm\":%.4f,\"examples_per_s\":%.1f,\"step_seconds\":%.4f",
+               s->step, s->phase, s->epoch, s->loss, s->lr, s->grad_norm, s->examples_per_s, s->step_seconds);
         if (isfinite(s->reg)) printf(",\"reg\":%.6g", s->reg);
         if (isfinite(s->upper_loss))
             printf(",\"upper_loss\":%.6f,\"upper_lr\":%.6g,\"hypergrad_norm\":%.6g", s->upper_loss,
