@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The bi-level issue's results table: each method on each task with several
+# seeds, the same base model, rank, steps and batch; mean ± std of the task's
+# headline dev metric and of the final train−dev loss gap (train-subset loss
+# minus dev loss at the last evaluation: negative = dev worse than train).
+#
+#   bench/results_table.sh [MODEL] [TASKS] [METHODS] [SEEDS] [STEPS] [BATCH] [SEQ]
+#
+# Defaults: the default base model, "SST-2", "lora dora adalora bilora bidora",
+# "1 2 3", 150 steps, batch 16, max length 64. Every method: r=8 on
+# query,value, lower lr 1e-3; adalora starts at r=12 and keeps an average of
+# 8 (AdaLoRA's 1.5x initial budget); bilora: softmax λ, darts, D1/D2 0.8/0.2,
+# upper lr 5e-3; bidora: the same split and hypergradient. Logs (JSON lines)
+# stay in the printed directory.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${BILORA_ASSETS:-}" ] && [ -d ../shared/data/glue ]; then
+  export BILORA_ASSETS="$(cd ../shared && pwd)"
+fi
+model=${1:-$(scripts/default-model.sh)} || exit 1
+tasks=${2:-SST-2}
+methods=${3:-lora dora adalora bilora bidora}
+seeds=${4:-1 2 3}
+steps=${5:-150}; batch=${6:-16}; seq=${7:-64}
+out=${RESULTS_DIR:-$(mktemp -d)}
+mkdir -p "$out"
+echo "results: $model, $steps steps, batch $batch, max length $seq; logs in $out"
+for t in $tasks; do
+  for m in $methods; do
+    extra=()
+    case $m in
+      adalora) extra=(--rank 12 --target-rank 8) ;;
+      bilora) extra=(--lambda softmax --hypergrad darts --split-ratio 0.8 --upper-lr 5e-3) ;;
+      bidora) extra=(--hypergrad darts --split-ratio 0.8 --upper-lr 5e-3) ;;
+    esac
+    for s in $seeds; do
+      log="$out/$t-$m-$s.jsonl"
+      [ -s "$log" ] && grep -q '"event":"done"' "$log" && continue # kept from an earlier call
+      t0=$SECONDS
+      ./bilora train --model "$model" --task "$t" --method "$m" --rank 8 --steps "$steps" --batch-size "$batch" \
+        --max-seq-len "$seq" --lr 1e-3 --eval-every "$steps" --eval-train-examples 512 --seed "$s" \
+        "${extra[@]}" --json > "$log" 2> "$out/$t-$m-$s.err" || { echo "  $t $m seed $s: failed (see $out/$t-$m-$s.err)"; continue; }
+      echo "  $t $m seed $s: $((SECONDS - t0)) s" >&2
+    done
+  done
+done
+python3 - "$out" "$tasks" "$methods" "$seeds" <<'PY'
+import json, math, os, sys
+out, tasks, methods, seeds = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4].split()
+def ms(xs):
+    if not xs: return "-"
+    m = sum(xs) / len(xs)
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return f"{m:.4f} ± {sd:.4f}"
+print("| task | method | trainable | dev metric (mean ± std) | train−dev loss gap | seeds | s/run |")
+print("|---|---|---|---|---|---|---|")
+for t in tasks:
+    for m in methods:
+        metric, gaps, secs, name, params = [], [], [], "", ""
+        for s in seeds:
+            p = os.path.join(out, f"{t}-{m}-{s}.jsonl")
+            if not os.path.exists(p): continue
+            for line in open(p):
+                e = json.loads(line)
+                if e.get("event") != "done" or "dev_metrics" not in e: continue
+                (name, v), = list(e["dev_metrics"].items())[:1]
+                metric.append(v)
+                gaps.append(e["train_eval_loss"] - e["dev_loss"])
+                secs.append(e["seconds"])
+                params = f'{e["trainable_params"]:,}'
+        print(f"| {t} | {m} | {params} | {name} {ms(metric)} | {ms(gaps)} | {len(metric)} | "
+              f"{sum(secs) / len(secs):.0f} |" if metric else f"| {t} | {m} | | - | - | 0 | |")
+PY
