@@ -312,14 +312,22 @@ static void cpu_cross_entropy(float *loss, float *dlogits, const float *logits,
             continue;
         }
         float mx = z[0];
-        for (int c = 1; c < classes; c++) mx = fmaxf(mx, z[c]);
+        for (int c = 1; c < classes; c++) mx = z[c] > mx ? z[c] : mx;
+        /* One expf per logit (into dz when there is one), summed in double:
+         * the MLM head's 30k-way softmax spent most of its time in exp. */
         double sum = 0.0;
-        for (int c = 0; c < classes; c++) sum += exp((double)z[c] - mx);
-        double lse = mx + log(sum);
-        loss[r] = (float)(lse - z[y]);
-        if (dz)
-            for (int c = 0; c < classes; c++)
-                dz[c] = grad_scale * ((float)exp((double)z[c] - lse) - (c == y ? 1.0f : 0.0f));
+        if (dz) {
+            for (int c = 0; c < classes; c++) {
+                dz[c] = expf(z[c] - mx);
+                sum += dz[c];
+            }
+            float k = (float)(grad_scale / sum);
+            for (int c = 0; c < classes; c++) dz[c] *= k;
+            dz[y] -= grad_scale;
+        } else {
+            for (int c = 0; c < classes; c++) sum += expf(z[c] - mx);
+        }
+        loss[r] = (float)(mx + log(sum) - z[y]);
     }
 }
 static void cpu_mse(float *loss, float *dpred, const float *pred, const float *target, int rows,
