@@ -1,14 +1,16 @@
 /* The cost of bi-level training: wall time of one global step of bilora
  * with each hypergradient method, and of bidora (darts), as a ratio to one
  * LoRA step, measured in this one run on the same model shape and batch.
- * T1 = T2 = 1. The BiDoRA paper reports 3.92x LoRA's cost.
+ * T2 = 1; T1 = --lower-steps (default 1): a global step then holds T1 lower
+ * steps and is held against T1 LoRA steps, the same D1 examples. The BiDoRA
+ * paper reports 3.92x LoRA's cost.
  *
  *   build/bench/bench_bilevel [--config DIR] [--layers N] [--batch-size 32]
- *       [--seq-len 128] [--rank 8] [--steps 3] [--threads N]
+ *       [--seq-len 128] [--rank 8] [--steps 3] [--threads N] [--lower-steps T1]
  *
- * Where the time goes: a global step is one lower forward+backward, then the
- * hypergradient's gradient evaluations (first-order 1, darts 3, neumann K=1
- * 5), each a forward+backward; the table prints the count. */
+ * Where the time goes: a global step is T1 lower forward+backward passes,
+ * then the hypergradient's gradient evaluations (first-order 1, darts 3,
+ * neumann K=1 5), each a forward+backward; the table prints the count. */
 #include "engine/bilevel.h"
 #include "engine/model.h"
 #include "engine/model_config.h"
@@ -36,7 +38,7 @@ typedef struct {
 
 int main(int argc, char **argv) {
     const char *config_path = NULL;
-    int layers = 0, B = 32, T = 128, rank = 8, steps = 3, threads = 0;
+    int layers = 0, B = 32, T = 128, rank = 8, steps = 3, threads = 0, t1 = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--config")) config_path = argv[i + 1];
         else if (!strcmp(argv[i], "--layers")) layers = atoi(argv[i + 1]);
@@ -45,7 +47,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--rank")) rank = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--lower-steps")) t1 = atoi(argv[i + 1]);
         else { fprintf(stderr, "unknown flag %s\n", argv[i]); return 2; }
+    }
+    if (t1 < 1 || B < 1 || T < 1 || steps < 1) {
+        fprintf(stderr, "bench_bilevel: --lower-steps, --batch-size, --seq-len and --steps must be at least 1\n");
+        return 2;
     }
     char defcfg[1200];
     if (!config_path) {
@@ -108,13 +115,15 @@ int main(int argc, char **argv) {
         double t0 = 0;
         for (int s = 0; s < steps + 1; s++) {
             if (s == 1) t0 = now_s(); /* the first step warms up */
-            model_zero_grad(m);
-            model_forward(m, &b1, 1, (uint64_t)s, err, sizeof(err));
-            model_loss(m, &b1, 1.0f, NULL);
-            model_backward(m, (uint64_t)s);
-            clip_grad_norm(m->be, &m->params, GROUP_LOWER, 1.0);
-            adamw_step(&lo, 1e-4f);
-            evals[v] = 1;
+            for (int k = 0; k < t1; k++) {
+                model_zero_grad(m);
+                model_forward(m, &b1, 1, (uint64_t)(s * t1 + k), err, sizeof(err));
+                model_loss(m, &b1, 1.0f, NULL);
+                model_backward(m, (uint64_t)(s * t1 + k));
+                clip_grad_norm(m->be, &m->params, GROUP_LOWER, 1.0);
+                adamw_step(&lo, 1e-4f);
+            }
+            evals[v] = t1;
             if (vs[v].bilevel) {
                 ModelProblem mp = {.m = m, .batch = {NULL, &b1, &b2}, .seed = {0, (uint64_t)s, (uint64_t)s + 99},
                                    .train = 1};
@@ -133,11 +142,11 @@ int main(int argc, char **argv) {
         model_free(m);
         fprintf(stderr, "bench_bilevel: %s done (%.2f s/step)\n", vs[v].name, secs[v]);
     }
-    printf("Global step cost (T1 = T2 = 1), %s shape: %d layers, hidden %d; batch %d x seq %d, r=%d on "
+    printf("Global step cost (T1 = %d, T2 = 1; against %d LoRA step%s), %s shape: %d layers, hidden %d; batch %d x seq %d, r=%d on "
            "query,value; %d threads, %d timed steps each\n\n",
-           cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, B, T, rank,
+           t1, t1, t1 > 1 ? "s" : "", cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, B, T, rank,
            threads > 0 ? threads : backend_cpu_threads(), steps);
-    printf("%-22s %10s %14s %12s\n", "method", "s/step", "fwd+bwd passes", "x LoRA step");
+    printf("%-22s %10s %14s %12s\n", "method", "s/step", "fwd+bwd passes", t1 > 1 ? "x LoRA steps" : "x LoRA step");
     for (int v = 0; v < nv; v++)
         printf("%-22s %10.3f %14d %12.2f\n", vs[v].name, secs[v], evals[v], secs[v] / secs[0]);
     printf("\n(the BiDoRA paper: 3.92x LoRA per step)\n");
