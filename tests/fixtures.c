@@ -202,3 +202,27 @@ float *fixture_read_f32(const SafeTensors *st, const char *name, int64_t *numel)
     if (numel) *numel = t->numel;
     return x;
 }
+
+void fixture_read_batch(const char *path, const char *made_by, Batch *out) {
+    SafeTensors st;
+    char err[1024];
+    ck_assert_msg(st_open(&st, path, err, sizeof(err)) == 0, "%s (the reference is made by %s)", err, made_by);
+    const StTensor *it = st_find(&st, "input_ids");
+    ck_assert_msg(it && it->ndim == 2, "%s: input_ids is missing or not [B, T]", path);
+    int B = (int)it->shape[0], T = (int)it->shape[1];
+    float *ids = fixture_read_f32(&st, "input_ids", NULL), *types = fixture_read_f32(&st, "token_type_ids", NULL);
+    memset(out, 0, sizeof(*out));
+    out->B = B;
+    out->T = T;
+    out->mask = fixture_read_f32(&st, "attention_mask", NULL);
+    out->labels = fixture_read_f32(&st, "labels", NULL);
+    out->ids = malloc(sizeof(int32_t) * B * T);
+    out->type_ids = malloc(sizeof(int32_t) * B * T);
+    for (int i = 0; i < B * T; i++) {
+        out->ids[i] = (int32_t)ids[i];
+        out->type_ids[i] = (int32_t)types[i];
+    }
+    free(ids);
+    free(types);
+    st_close(&st);
+}

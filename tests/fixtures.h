@@ -3,6 +3,7 @@
 #ifndef BILORA_TESTS_FIXTURES_H
 #define BILORA_TESTS_FIXTURES_H
 
+#include "datasets/batch.h"
 #include "engine/safetensors.h"
 
 #include <stddef.h>
@@ -37,6 +38,12 @@ const char *fixture_ref_dir(void);
 /* A tensor of a reference file read as fp32 (malloc'ed); fails the running
  * Check test when it is absent. numel may be NULL. */
 float *fixture_read_f32(const SafeTensors *st, const char *name, int64_t *numel);
+
+/* A reference batch file (input_ids, token_type_ids, attention_mask,
+ * labels; made_by names its generator for the error) read into out, whose
+ * arrays batch_free releases. Fails the running Check test on a missing
+ * file or tensor. */
+void fixture_read_batch(const char *path, const char *made_by, Batch *out);
 
 /* The first root of BILORA_ASSETS into out; -1 when unset. */
 int fixture_assets(char *out, size_t cap);

@@ -72,22 +72,13 @@ static void peft_form_step(const char *form, AdapterForm af, int engine_loader) 
     char dir[1024], model_dir[1024], path[1200], err[1024];
     snprintf(dir, sizeof(dir), "%s/peft_forms/%s", fixture_ref_dir(), form);
     snprintf(model_dir, sizeof(model_dir), "%s/models/bert-mini-random", fixture_ref_dir());
-    SafeTensors batch, grads;
+    SafeTensors grads;
+    Batch bt;
     snprintf(path, sizeof(path), "%s/batch.safetensors", dir);
-    ck_assert_msg(st_open(&batch, path, err, sizeof(err)) == 0,
-                  "%s (the reference is made by tests/reference/gen_peft_forms.py)", err);
+    fixture_read_batch(path, "tests/reference/gen_peft_forms.py", &bt);
+    int B = bt.B, T = bt.T;
     snprintf(path, sizeof(path), "%s/grads.safetensors", dir);
     ck_assert_msg(st_open(&grads, path, err, sizeof(err)) == 0, "%s", err);
-    const StTensor *it = st_find(&batch, "input_ids");
-    ck_assert(it && it->ndim == 2);
-    int B = (int)it->shape[0], T = (int)it->shape[1];
-    float *ids_f = fixture_read_f32(&batch, "input_ids", NULL), *mask = fixture_read_f32(&batch, "attention_mask", NULL);
-    float *types_f = fixture_read_f32(&batch, "token_type_ids", NULL), *labels = fixture_read_f32(&batch, "labels", NULL);
-    int32_t *ids = malloc(sizeof(int32_t) * B * T), *types = malloc(sizeof(int32_t) * B * T);
-    for (int i = 0; i < B * T; i++) {
-        ids[i] = (int32_t)ids_f[i];
-        types[i] = (int32_t)types_f[i];
-    }
     ModelOptions mo = {.model_dir = model_dir, .num_labels = 3, .max_batch = B, .max_seq = T,
                        .adapter = {.form = af, .lambda = LAMBDA_REAL, .rank = 4, .alpha = 8,
                                    .targets = TARGET_QUERY | TARGET_VALUE}};
@@ -98,7 +89,6 @@ static void peft_form_step(const char *form, AdapterForm af, int engine_loader) 
     snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
     if (engine_loader) ck_assert_msg(model_load_adapter(m, path, err, sizeof(err)) == 0, "%s", err);
     else copy_adapter_by_name(m, path);
-    Batch bt = {.B = B, .T = T, .ids = ids, .type_ids = types, .mask = mask, .labels = labels};
     model_zero_grad(m);
     ck_assert_msg(model_forward(m, &bt, 1, 1, err, sizeof(err)) == 0, "%s", err);
     double loss = model_loss(m, &bt, 1.0f, NULL);
@@ -159,9 +149,8 @@ static void peft_form_step(const char *form, AdapterForm af, int engine_loader) 
             fprintf(stderr, "  %-22s %2d gradients, worst max|diff|/max|grad| %.2e\n", kinds[k], n_kind[k],
                     worst_kind[k]);
     free(want_loss); free(effect); free(want_logits);
-    free(ids_f); free(mask); free(types_f); free(labels); free(ids); free(types);
+    batch_free(&bt);
     model_free(m);
-    st_close(&batch);
     st_close(&grads);
 }
 
