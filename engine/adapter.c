@@ -160,7 +160,7 @@ static void upload_normal(const Backend *be, float *dst, size_t n, double std, u
 
 void adapter_init(const Backend *be, Adapter *ad, uint64_t *rng) {
     size_t na = (size_t)ad->rank * ad->in, nb = (size_t)ad->out * ad->rank;
-    if (ad->form == ADAPTER_SVD) {
+    if (ad->form == ADAPTER_SVD && ad->svd_init == SVD_INIT_ADALORA) {
         upload_normal(be, ad->A, na, 0.02, rng);
         upload_normal(be, ad->B, nb, 0.02, rng);
         be->zero(ad->E, sizeof(float) * ad->rank);
@@ -175,6 +175,13 @@ void adapter_init(const Backend *be, Adapter *ad, uint64_t *rng) {
     free(h);
     be->zero(ad->B, sizeof(float) * nb);
     if (ad->form == ADAPTER_DORA) be->row_norms(ad->m, ad->W0, ad->out, ad->in);
+    if (ad->form == ADAPTER_SVD) { /* svd_init lora: Q as LoRA's A, P = 0 */
+        float *e = malloc(sizeof(float) * ad->rank);
+        if (!e) return;
+        for (int i = 0; i < ad->rank; i++) e[i] = ad->lambda_param == LAMBDA_REAL ? 1.0f : 0.0f;
+        be->upload(ad->E, e, sizeof(float) * ad->rank);
+        free(e);
+    }
 }
 
 /* ‖G − I‖² and, with gamma, d += gamma·4·M(G − I) or 4(G − I)M.

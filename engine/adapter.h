@@ -25,6 +25,11 @@
 
 typedef enum { ADAPTER_LORA = 0, ADAPTER_SVD = 1, ADAPTER_DORA = 2 } AdapterForm;
 typedef enum { LAMBDA_REAL = 0, LAMBDA_SOFTMAX = 1, LAMBDA_SIGMOID = 2 } LambdaParam;
+/* How the svd form starts: adalora (P, Q ~ N(0, 0.02), E = 0, as PEFT's
+ * AdaLoRA) or lora (Q Kaiming-uniform like LoRA's A, P = 0 like LoRA's B,
+ * so ΔW = 0 for every λ while P's gradient is full-size from the first
+ * step; real λ starts at 1, since λ = 0 would leave every gradient 0). */
+typedef enum { SVD_INIT_ADALORA = 0, SVD_INIT_LORA = 1 } SvdInit;
 
 extern const char *const ADAPTER_FORM_NAMES[3];  /* "lora", "svd", "dora" */
 extern const char *const LAMBDA_PARAM_NAMES[3];  /* "real", "softmax", "sigmoid" */
@@ -32,6 +37,7 @@ extern const char *const LAMBDA_PARAM_NAMES[3];  /* "real", "softmax", "sigmoid"
 typedef struct {
     AdapterForm form;
     LambdaParam lambda_param;
+    SvdInit svd_init;
     int in, out, rank;
     float scale;      /* alpha / r */
     float dropout;    /* on the adapter's input */

@@ -132,6 +132,7 @@ static void attach_adapter(Layout *L, Linear *lin, Adapter *ad, const char *pref
     char name[2 * PARAM_NAME_MAX];
     ad->form = o->form;
     ad->lambda_param = o->lambda;
+    ad->svd_init = o->svd_init;
     ad->in = lin->in;
     ad->out = lin->out;
     ad->rank = o->rank;

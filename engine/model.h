@@ -58,6 +58,7 @@ typedef struct {
     float dropout;     /* on the adapter's input */
     int targets;       /* TARGET_* flags */
     LambdaParam lambda;/* svd: how λ comes from its free vector */
+    SvdInit svd_init;  /* svd: how P, Q and λ start */
     int bilevel;       /* svd's λ / dora's m go to GROUP_UPPER, not GROUP_LOWER */
 } AdapterOptions;
 

@@ -22,7 +22,7 @@ typedef struct {
 static const Field FIELDS[] = {
     FIELD(model, F_STR), FIELD(task, F_STR), FIELD(data, F_STR), FIELD(method, F_STR),
     FIELD(rank, F_INT), FIELD(alpha, F_FLOAT), FIELD(lora_dropout, F_FLOAT), FIELD(targets, F_STR),
-    FIELD(lambda, F_STR), FIELD(lower_lr, F_FLOAT), FIELD(upper_lr, F_FLOAT),
+    FIELD(lambda, F_STR), FIELD(svd_init, F_STR), FIELD(lower_lr, F_FLOAT), FIELD(upper_lr, F_FLOAT),
     FIELD(lower_weight_decay, F_FLOAT), FIELD(upper_weight_decay, F_FLOAT),
     FIELD(warmup_ratio, F_FLOAT), FIELD(max_grad_norm, F_FLOAT), FIELD(batch_size, F_INT),
     FIELD(max_seq_len, F_INT), FIELD(epochs, F_INT), FIELD(steps, F_LONG), FIELD(eval_every, F_LONG),

@@ -33,6 +33,7 @@ void train_config_defaults(TrainConfig *c) {
     c->lora_dropout = 0.0f;
     snprintf(c->targets, sizeof(c->targets), "query,value");
     snprintf(c->lambda, sizeof(c->lambda), "auto");
+    snprintf(c->svd_init, sizeof(c->svd_init), "adalora");
     c->lower_lr = 5e-4f;
     c->upper_lr = 5e-3f;
     c->lower_weight_decay = 0.01f;
@@ -85,6 +86,8 @@ int train_config_check(TrainConfig *c, char *err, size_t errlen) {
         snprintf(c->lambda, sizeof(c->lambda), "%s", !strcmp(c->method, "bilora") ? "softmax" : "real");
     CHECK(!strcmp(c->lambda, "real") || !strcmp(c->lambda, "softmax") || !strcmp(c->lambda, "sigmoid"),
           "--lambda '%s': expected auto, real, softmax or sigmoid", c->lambda);
+    CHECK(!strcmp(c->svd_init, "adalora") || !strcmp(c->svd_init, "lora"),
+          "--svd-init '%s': expected adalora or lora", c->svd_init);
     HypergradMethod hm;
     CHECK(hypergrad_parse(c->hypergrad, &hm) == 0,
           "--hypergrad '%s': expected first-order, darts or neumann", c->hypergrad);
@@ -300,7 +303,8 @@ static int setup_data(Run *r, char *err, size_t errlen) {
         .max_batch = cfg->batch_size,
         .max_seq = max_seq,
         .adapter = {.rank = cfg->rank, .form = form, .alpha = cfg->alpha, .dropout = cfg->lora_dropout,
-                    .targets = targets, .lambda = lp, .bilevel = r->bilevel},
+                    .targets = targets, .lambda = lp, .bilevel = r->bilevel,
+                    .svd_init = !strcmp(cfg->svd_init, "lora") ? SVD_INIT_LORA : SVD_INIT_ADALORA},
         .init_seed = cfg->seed,
     };
     if (model_load(&r->model, be, &mo, err, errlen) != 0) return -1;

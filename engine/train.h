@@ -21,6 +21,7 @@ typedef struct {
     float lora_dropout;
     char targets[128];      /* "query,value" */
     char lambda[16];        /* svd forms: auto | real | softmax | sigmoid */
+    char svd_init[16];      /* svd forms: adalora | lora */
     float lower_lr;         /* (--lr) the lower level / single-level learning rate */
     float upper_lr;
     float lower_weight_decay; /* (--weight-decay) */

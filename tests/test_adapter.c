@@ -109,6 +109,33 @@ START_TEST(lambda_parameterisations) {
 }
 END_TEST
 
+/* --svd-init lora: Q drawn as LoRA's A (Kaiming-uniform, |q| <= 1/sqrt(in)),
+ * P = 0 so ΔW = s·P·diag(λ)·Q = 0, and λ nonzero for every
+ * parameterisation (real starts at 1), so P's gradient s·dYᵀ·X·Qᵀ·diag(λ)
+ * is full-size from the first step. */
+START_TEST(svd_lora_init) {
+    const LambdaParam lps[3] = {LAMBDA_REAL, LAMBDA_SOFTMAX, LAMBDA_SIGMOID};
+    const float want[3] = {1.0f, 0.25f, 0.5f};
+    for (int k = 0; k < 3; k++) {
+        Bench b;
+        make(&b, ADAPTER_SVD, lps[k], 16, 6, 4);
+        b.ad.svd_init = SVD_INIT_LORA;
+        uint64_t rng = 7;
+        adapter_init(backend_cpu(), &b.ad, &rng);
+        for (int i = 0; i < 6 * 4; i++) ck_assert(b.ad.B[i] == 0.0f);
+        double qmax = 0;
+        for (int i = 0; i < 4 * 16; i++) qmax = fmax(qmax, fabs(b.ad.A[i]));
+        ck_assert_msg(qmax > 0.05 && qmax <= 0.25 + 1e-7, "max |Q| %g: expected Kaiming-uniform, bound 1/4", qmax);
+        float lam[4];
+        adapter_lambda(backend_cpu(), &b.ad, lam);
+        for (int i = 0; i < 4; i++)
+            ck_assert_msg(fabsf(lam[i] - want[k]) < 1e-6f, "%s λ[%d] = %g, expected %g", LAMBDA_PARAM_NAMES[k], i,
+                          lam[i], want[k]);
+        free(b.mem);
+    }
+}
+END_TEST
+
 START_TEST(dora_magnitude_starts_at_row_norms) {
     Bench b;
     make(&b, ADAPTER_DORA, LAMBDA_REAL, 6, 4, 2);
@@ -131,6 +158,7 @@ int main(void) {
     tcase_add_test(tc, entropy_regularizer_gradient);
     tcase_add_test(tc, lambda_parameterisations);
     tcase_add_test(tc, dora_magnitude_starts_at_row_norms);
+    tcase_add_test(tc, svd_lora_init);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -26,6 +26,7 @@ int cmd_train(int argc, char **argv) {
         {"--lora-dropout", OPT_FLOAT, &c.lora_dropout, 0, "dropout on the adapter input"},
         {"--targets", OPT_STR, c.targets, sizeof(c.targets), "adapted linears: query,key,value,attention_output,intermediate,output"},
         {"--lambda", OPT_STR, c.lambda, sizeof(c.lambda), "svd forms' λ: auto (bilora softmax, else real) | real | softmax | sigmoid"},
+        {"--svd-init", OPT_STR, c.svd_init, sizeof(c.svd_init), "svd forms' start: adalora (P, Q ~ N(0, 0.02)) | lora (Q like LoRA's A, P = 0)"},
         {"--lower-lr", OPT_FLOAT, &c.lower_lr, 0, "learning rate of the lower level (single-level methods: the only one)"},
         {"--lr", OPT_FLOAT, &c.lower_lr, 0, "same as --lower-lr"},
         {"--upper-lr", OPT_FLOAT, &c.upper_lr, 0, "learning rate of the upper level (bi-level methods)"},

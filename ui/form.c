@@ -32,6 +32,8 @@ static const FieldSpec TRAIN_FIELDS[] = {
      "query|key|value|attention_output|intermediate|output", "adapted linears"},
     {"lambda", "adapter", FIELD_CHOICE, "auto", 0, 0, 0, "auto|real|softmax|sigmoid",
      "svd forms' λ: auto is softmax for bilora, else real"},
+    {"svd-init", "adapter", FIELD_CHOICE, "adalora", 0, 0, 0, "adalora|lora",
+     "svd forms' start: adalora (P, Q ~ N(0, 0.02)) or lora (Q like LoRA's A, P = 0)"},
 
     {"lower-lr", "optimizer", FIELD_FLOAT, "5e-4", 0, 10, MINO | MAXO | HOT, NULL,
      "learning rate of the lower level (single-level methods: the only one)"},

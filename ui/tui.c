@@ -140,6 +140,7 @@ static int config_from_form(const Form *f, const char *method, TrainConfig *c, c
         {"--lora-dropout", OPT_FLOAT, &c->lora_dropout, 0, ""},
         {"--targets", OPT_STR, c->targets, sizeof(c->targets), ""},
         {"--lambda", OPT_STR, c->lambda, sizeof(c->lambda), ""},
+        {"--svd-init", OPT_STR, c->svd_init, sizeof(c->svd_init), ""},
         {"--lower-lr", OPT_FLOAT, &c->lower_lr, 0, ""},
         {"--upper-lr", OPT_FLOAT, &c->upper_lr, 0, ""},
         {"--lower-weight-decay", OPT_FLOAT, &c->lower_weight_decay, 0, ""},
