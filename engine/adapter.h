@@ -9,6 +9,7 @@
  *         softmax ("softmax", E = 0 so λ = 1/r) or sigmoid ("sigmoid", E = 0
  *         so λ = 1/2). AdaLoRA starts at ΔW = 0 through λ = 0; the softmax
  *         and sigmoid forms cannot, so their ΔW starts small through P and Q.
+ *         svd_init lora instead: Q as lora's A, P = 0 (real λ = 1).
  *   dora: y = c ⊙ (x W0ᵀ + s · (x̃ Aᵀ) Bᵀ) + b,  c = m / ‖W0 + s·B·A‖_row
  *         with the row norm treated as a constant in the backward pass
  *         (DoRA §4.3, as PEFT computes it); m = lora_magnitude_vector: out,
