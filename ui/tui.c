@@ -254,6 +254,24 @@ static void colour_runs(App *a) {
     a->run[1].colour = GC_MAGENTA;
 }
 
+/* The dashboard, after its runs started. */
+static void show_dashboard(App *a) {
+    colour_runs(a);
+    set_title(a);
+    a->screen = SCR_DASH;
+    a->tuning = 0;
+    a->form.running = 1;
+    a->selected = 0;
+}
+
+/* "WHAT at step N" (N < 0: WHAT alone) in the status line for NOTICE_SECONDS. */
+static void show_notice(App *a, const char *what, long step) {
+    char count[32] = "";
+    if (step >= 0) dash_format_count(step, count, sizeof(count));
+    snprintf(a->notice, sizeof(a->notice), "%s%s%s", what, step >= 0 ? " at step " : "", count);
+    a->notice_until = now_s() + NOTICE_SECONDS;
+}
+
 /* The first run, and with compare a second on the same data and split
  * (same seed, same split ratio; only the method differs). */
 static int start_runs(App *a, const char *compare, char *err, size_t errlen) {
@@ -270,12 +288,7 @@ static int start_runs(App *a, const char *compare, char *err, size_t errlen) {
             a->n_runs = 2;
         }
     }
-    colour_runs(a);
-    set_title(a);
-    a->screen = SCR_DASH;
-    a->tuning = 0;
-    a->form.running = 1;
-    a->selected = 0;
+    show_dashboard(a);
     return 0;
 }
 
@@ -324,17 +337,11 @@ static int start_loaded(App *a, const SessionSummary *s, char *err, size_t errle
     form_set(&a->form, "method", s->method);
     for (int k = 0; k < a->form.n; k++) snprintf(r->init[k], FORM_VALUE_LEN, "%s", a->form.value[k]);
     a->n_runs = 1;
-    colour_runs(a);
-    set_title(a);
-    a->screen = SCR_DASH;
-    a->tuning = 0;
-    a->form.running = 1;
-    a->selected = 0;
+    show_dashboard(a);
     ui_event(a, DASH_EV_INFO, "opened session '%s' (saved at step %ld); w saves back to it", s->name, s->step);
-    char count[32];
-    dash_format_count(s->step, count, sizeof(count));
-    snprintf(a->notice, sizeof(a->notice), "opened session '%s' at step %s", s->name, count);
-    a->notice_until = now_s() + NOTICE_SECONDS;
+    char what[SESSION_NAME_MAX + 32];
+    snprintf(what, sizeof(what), "opened session '%s'", s->name);
+    show_notice(a, what, s->step);
     return 0;
 }
 
@@ -373,10 +380,7 @@ static void notice_saved(App *a, const char *line) {
     const char *what = strstr(line, "saved session '");
     long step = -1;
     if (sscanf(line, "step %ld:", &step) != 1) step = -1;
-    char count[32] = "";
-    if (step >= 0) dash_format_count(step, count, sizeof(count));
-    snprintf(a->notice, sizeof(a->notice), "%s%s%s", what, step >= 0 ? " at step " : "", count);
-    a->notice_until = now_s() + NOTICE_SECONDS;
+    show_notice(a, what, step);
 }
 
 /* Reads every trainer; 1 when anything they published changed. */
