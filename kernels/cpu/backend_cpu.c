@@ -339,8 +339,13 @@ static void cpu_mse(float *loss, float *dpred, const float *pred, const float *t
     }
 }
 
-static void cpu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
-                      float b2, float eps, float wd, float bc1, float bc2) {
+/* restrict and simd let the compiler vectorise the loop (divide and sqrt are exact in
+ * SIMD, so the result is bit-for-bit the scalar one): the 30k-row embedding's
+ * update took 15% of a tiny model's pretraining step as a scalar loop. */
+static void cpu_adamw(float *restrict p, const float *restrict g, float *restrict m,
+                      float *restrict v, size_t n, float lr, float b1, float b2, float eps,
+                      float wd, float bc1, float bc2) {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float gi = g[i];
         m[i] = b1 * m[i] + (1.0f - b1) * gi;
