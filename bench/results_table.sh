@@ -28,8 +28,9 @@ jobs=${JOBS:-1}
 mkdir -p "$out"
 echo "results: $model, $steps steps, batch $batch, max length $seq; $jobs at a time; logs in $out"
 # JOBS=N runs N trainings at once, each with one BLAS thread: on 2 cores two
-# single-thread runs do ~1.7x the work of one two-thread run (small GEMMs do
-# not scale across cores). Timings (s/run) are then per single-thread run.
+# single-thread runs do ~1.7x the work of one two-thread run (bench_lora:
+# 9.8 ex/s with 1 thread, 11.4 with 2; these GEMMs do not scale across
+# cores). Timings (s/run) are then per single-thread run.
 if [ "$jobs" -gt 1 ]; then export OPENBLAS_NUM_THREADS=1; fi
 run_one() { # task method seed
   local t=$1 m=$2 s=$3 extra=()

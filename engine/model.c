@@ -42,9 +42,12 @@ int targets_parse(const char *list, int *flags, char *err, size_t errlen) {
     return 0;
 }
 
+/* Encoder (post-LN): res1 = x + attn, h1 = LN1(res1), res2 = h1 + ffn,
+ * out = LN2(res2). Decoder (pre-LN): h1 = LN1(x), res1 = x + attn,
+ * h2 = LN2(res1), out = res1 + ffn. */
 typedef struct {
     float *q, *k, *v, *probs, *ctx, *res1, *h1, *mean1, *rstd1;
-    float *inter_pre, *inter_act, *res2, *out, *mean2, *rstd2;
+    float *inter_pre, *inter_act, *res2, *h2, *out, *mean2, *rstd2;
 } LayerActs;
 
 struct ModelActs {
@@ -52,6 +55,7 @@ struct ModelActs {
     float *mask, *labels_f;
     float *emb_sum, *emb_ln, *emb_mean, *emb_rstd, *x0;
     LayerActs *L;
+    float *hidden, *lnf_mean, *lnf_rstd; /* gpt2: ln_f of the last layer */
     /* head */
     float *first, *first_d, *pooled, *pooled_d, *logits, *dlogits, *loss_rows;
     /* backward scratch */
@@ -172,6 +176,51 @@ static void attach_adapter(Layout *L, Linear *lin, Adapter *ad, const char *pref
     lin->adapter = ad;
 }
 
+/* GPT-2's parameters under its own names (GPT2Model's, without the
+ * "transformer." prefix); q, k and v are views of the checkpoint's fused
+ * c_attn, named c_attn.q / c_attn.k / c_attn.v here. */
+static void layout_gpt2(Layout *L) {
+    Model *m = L->m;
+    const ModelConfig *c = &m->cfg;
+    const int C = c->hidden_size, I = c->intermediate_size;
+    const size_t N = (size_t)m->max_batch * m->max_seq;
+    char p[PARAM_NAME_MAX];
+    m->wte = base_tensor(L, "wte.weight", 2, c->vocab_size, C, &m->dwte, 0);
+    m->wpe = base_tensor(L, "wpe.weight", 2, c->max_position_embeddings, C, &m->dwpe, 0);
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        Layer *ly = &m->layers[l];
+        struct { Linear *lin; const char *suffix; int in, out; } lins[TARGET_COUNT] = {
+            {&ly->q, "attn.c_attn.q", C, C},
+            {&ly->k, "attn.c_attn.k", C, C},
+            {&ly->v, "attn.c_attn.v", C, C},
+            {&ly->o, "attn.c_proj", C, C},
+            {&ly->inter, "mlp.c_fc", C, I},
+            {&ly->out, "mlp.c_proj", I, C},
+        };
+        snprintf(p, sizeof(p), "h.%d.ln_1.weight", l);
+        ly->ln1_g = base_tensor(L, p, 1, C, 1, &ly->dln1_g, 0);
+        snprintf(p, sizeof(p), "h.%d.ln_1.bias", l);
+        ly->ln1_b = base_tensor(L, p, 1, C, 1, &ly->dln1_b, 0);
+        for (int t = 0; t < TARGET_COUNT; t++) {
+            snprintf(p, sizeof(p), "h.%d.%s", l, lins[t].suffix);
+            base_linear(L, lins[t].lin, p, lins[t].in, lins[t].out);
+            lins[t].lin->adapter = NULL;
+        }
+        snprintf(p, sizeof(p), "h.%d.ln_2.weight", l);
+        ly->ln2_g = base_tensor(L, p, 1, C, 1, &ly->dln2_g, 0);
+        snprintf(p, sizeof(p), "h.%d.ln_2.bias", l);
+        ly->ln2_b = base_tensor(L, p, 1, C, 1, &ly->dln2_b, 0);
+        if (m->adapter.rank > 0)
+            for (int t = 0; t < TARGET_COUNT; t++)
+                if (m->adapter.targets & (1 << t)) {
+                    snprintf(p, sizeof(p), "h.%d.%s", l, lins[t].suffix);
+                    attach_adapter(L, lins[t].lin, &ly->adapters[t], p, N);
+                }
+    }
+    m->lnf_g = base_tensor(L, "ln_f.weight", 1, C, 1, &m->dlnf_g, 0);
+    m->lnf_b = base_tensor(L, "ln_f.bias", 1, C, 1, &m->dlnf_b, 0);
+}
+
 static void layout(Layout *L) {
     Model *m = L->m;
     const ModelConfig *c = &m->cfg;
@@ -180,6 +229,9 @@ static void layout(Layout *L) {
     struct ModelActs *a = m->a;
     char p[PARAM_NAME_MAX];
 
+    if (m->is_gpt2) {
+        layout_gpt2(L);
+    } else {
     m->wte = base_tensor(L, "embeddings.word_embeddings.weight", 2, c->vocab_size, C, &m->dwte, 0);
     m->wpe = base_tensor(L, "embeddings.position_embeddings.weight", 2, c->max_position_embeddings,
                          C, &m->dwpe, 0);
@@ -218,6 +270,7 @@ static void layout(Layout *L) {
                 }
     }
     if (!m->is_roberta) base_linear(L, &m->pooler, "pooler.dense", C, C);
+    }
     if (m->num_labels > 0) {
         if (m->is_roberta) {
             head_linear(L, &m->head_dense, "classifier.dense", C, C);
@@ -252,10 +305,16 @@ static void layout(Layout *L) {
         la->rstd1 = take(&L->acts, N);
         la->inter_pre = take(&L->acts, N * I);
         la->inter_act = take(&L->acts, N * I);
-        la->res2 = take(&L->acts, N * C);
+        la->res2 = m->is_gpt2 ? NULL : take(&L->acts, N * C);
+        la->h2 = m->is_gpt2 ? take(&L->acts, N * C) : NULL;
         la->out = take(&L->acts, N * C);
         la->mean2 = take(&L->acts, N);
         la->rstd2 = take(&L->acts, N);
+    }
+    if (m->is_gpt2) {
+        a->hidden = take(&L->acts, N * C);
+        a->lnf_mean = take(&L->acts, N);
+        a->lnf_rstd = take(&L->acts, N);
     }
     size_t wide = (size_t)(I > C ? I : C);
     a->first = take(&L->acts, B * C);
@@ -290,7 +349,16 @@ static int ends_with(const char *s, const char *suffix) {
 /* Checkpoint tensors we knowingly do not use. */
 static int ignorable(const char *name) {
     return strncmp(name, "cls.", 4) == 0 || strncmp(name, "lm_head.", 8) == 0 ||
-           ends_with(name, "position_ids") || strstr(name, "pooler.") != NULL;
+           ends_with(name, "position_ids") || strstr(name, "pooler.") != NULL ||
+           /* GPT-2's causal-mask buffers, in checkpoints before transformers 4.32 */
+           ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias");
+}
+
+static int is_layernorm_weight(const Model *m, const char *name) {
+    if (m->is_gpt2)
+        return ends_with(name, ".weight") && (strstr(name, "ln_1.") || strstr(name, "ln_2.") ||
+                                              strncmp(name, "ln_f.", 5) == 0);
+    return ends_with(name, "LayerNorm.weight");
 }
 
 /* Find a tensor under the checkpoint's prefix, accepting TF-era LayerNorm
@@ -327,12 +395,16 @@ static void init_normal(const Backend *be, float *dst, size_t n, double std, uin
     free(h);
 }
 
-/* Hugging Face's _init_weights for BERT-family models. */
+/* Hugging Face's _init_weights: normal(0, 0.02) matrices, zero biases,
+ * LayerNorm 1/0; GPT-2 also scales its residual projections (c_proj) by
+ * 1/√(2·n_layer). */
 static void random_weights(Model *m, uint64_t *rng) {
     for (int i = 0; i < m->params.n; i++) {
         ParamTensor *p = &m->params.t[i];
         if (strstr(p->name, ".lora_")) continue;
-        if (ends_with(p->name, "LayerNorm.weight")) {
+        if (m->is_gpt2 && p->ndim == 2 && ends_with(p->name, "c_proj.weight")) {
+            init_normal(m->be, p->data, p->numel, 0.02 / sqrt(2.0 * m->cfg.num_hidden_layers), rng);
+        } else if (is_layernorm_weight(m, p->name)) {
             float *h = malloc(sizeof(float) * p->numel);
             if (!h) return;
             for (size_t k = 0; k < p->numel; k++) h[k] = 1.0f;
@@ -346,11 +418,125 @@ static void random_weights(Model *m, uint64_t *rng) {
     }
 }
 
+/* Where a GPT-2 parameter comes from in the checkpoint: its name (under the
+ * prefix), the column block of c_attn it is (q 0, k 1, v 2; -1: whole), and
+ * whether it is a Conv1D weight stored [in, out]. */
+static void gpt2_source(const char *name, char *src, size_t cap, int *part, int *conv1d) {
+    const char *s = strstr(name, "attn.c_attn.");
+    *part = -1;
+    *conv1d = 0;
+    if (s) {
+        const char *tail = s + strlen("attn.c_attn.");  /* "q.weight" */
+        *part = tail[0] == 'q' ? 0 : tail[0] == 'k' ? 1 : 2;
+        snprintf(src, cap, "%.*sattn.c_attn%s", (int)(s - name), name, tail + 1);
+        *conv1d = ends_with(name, ".weight");
+        return;
+    }
+    snprintf(src, cap, "%s", name);
+    *conv1d = ends_with(name, ".weight") && (strstr(name, "c_proj.") || strstr(name, "c_fc."));
+}
+
+/* GPT-2 checkpoints (GPT2Model, or GPT2LMHeadModel with "transformer."):
+ * Conv1D weights transposed to [out, in], c_attn split into q, k, v. */
+static int load_weights_gpt2(Model *m, SafeTensors *st, const char *path, uint64_t *rng,
+                             char *err, size_t errlen) {
+    const char *prefix = st_find(st, "transformer.wte.weight") ? "transformer." : "";
+    char *used = calloc(st->n ? st->n : 1, 1);
+    float *host = NULL, *src_buf = NULL;
+    size_t host_cap = 0, src_cap = 0;
+    int rc = 0;
+    if (!used) { snprintf(err, errlen, "out of memory"); return -1; }
+    for (int i = 0; i < m->params.n && rc == 0; i++) {
+        ParamTensor *p = &m->params.t[i];
+        if (strstr(p->name, ".lora_")) continue;
+        if (strncmp(p->name, "score.", 6) == 0) { /* a fresh head, as HF starts one */
+            if (p->ndim == 2) init_normal(m->be, p->data, p->numel, 0.02, rng);
+            else m->be->zero(p->data, sizeof(float) * p->numel);
+            continue;
+        }
+        char name[PARAM_NAME_MAX + 16], full[PARAM_NAME_MAX + 32];
+        int part, conv1d;
+        gpt2_source(p->name, name, sizeof(name), &part, &conv1d);
+        snprintf(full, sizeof(full), "%s%s", prefix, name);
+        const StTensor *t = st_find(st, full);
+        int64_t rows = p->shape[0], cols = p->ndim > 1 ? p->shape[1] : 1;
+        /* expected checkpoint shape: Conv1D [in, out·parts]; vectors [out·parts] */
+        int parts = part >= 0 ? 3 : 1;
+        int ok = t != NULL;
+        if (ok && p->ndim == 2 && conv1d)
+            ok = t->ndim == 2 && t->shape[0] == cols && t->shape[1] == rows * parts;
+        else if (ok && p->ndim == 2)
+            ok = t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols;
+        else if (ok)
+            ok = t->ndim == 1 && t->shape[0] == rows * parts;
+        if (!ok) {
+            if (t)
+                snprintf(err, errlen, "%s: tensor %s has shape [%lld x %lld], expected %s for config.json",
+                         path, full, (long long)t->shape[0], (long long)(t->ndim > 1 ? t->shape[1] : 1),
+                         conv1d ? "[in x out] (Conv1D)" : "the config's");
+            else
+                snprintf(err, errlen, "%s: tensor %s missing (a gpt2 checkpoint needs it)", path, full);
+            rc = -1;
+            break;
+        }
+        used[t - st->tensors] = 1;
+        if ((size_t)t->numel > src_cap) {
+            free(src_buf);
+            src_cap = t->numel;
+            src_buf = malloc(sizeof(float) * src_cap);
+        }
+        if (p->numel > host_cap) {
+            free(host);
+            host_cap = p->numel;
+            host = malloc(sizeof(float) * host_cap);
+        }
+        if (!src_buf || !host) { snprintf(err, errlen, "out of memory"); rc = -1; break; }
+        st_read_f32(st, t, src_buf);
+        if (p->ndim == 2 && conv1d) { /* ours[o][i] = ckpt[i][part·out + o] */
+            int64_t ld = rows * parts, off = part >= 0 ? part * rows : 0;
+            for (int64_t o = 0; o < rows; o++)
+                for (int64_t k = 0; k < cols; k++) host[o * cols + k] = src_buf[k * ld + off + o];
+        } else {
+            int64_t off = part >= 0 ? part * rows : 0;
+            memcpy(host, src_buf + off, sizeof(float) * p->numel);
+        }
+        m->be->upload(p->data, host, sizeof(float) * p->numel);
+    }
+    free(host);
+    free(src_buf);
+    if (rc == 0) {
+        char unexpected[1024] = "";
+        int n_unexpected = 0;
+        for (int i = 0; i < st->n; i++) {
+            if (used[i] || ignorable(st->tensors[i].name) ||
+                strncmp(st->tensors[i].name, "score.", 6) == 0)
+                continue;
+            if (n_unexpected++ < 6) {
+                size_t len = strlen(unexpected);
+                snprintf(unexpected + len, sizeof(unexpected) - len, "%s%s", len ? ", " : "",
+                         st->tensors[i].name);
+            }
+        }
+        if (n_unexpected) {
+            snprintf(err, errlen, "%s: %d unexpected tensor(s) for a gpt2 model with %d layers: %s",
+                     path, n_unexpected, m->cfg.num_hidden_layers, unexpected);
+            rc = -1;
+        }
+    }
+    free(used);
+    return rc;
+}
+
 static int load_weights(Model *m, const char *dir, uint64_t *rng, char *err, size_t errlen) {
     char path[4096];
     snprintf(path, sizeof(path), "%s/model.safetensors", dir);
     SafeTensors st;
     if (st_open(&st, path, err, errlen) != 0) return -1;
+    if (m->is_gpt2) {
+        int rc = load_weights_gpt2(m, &st, path, rng, err, errlen);
+        st_close(&st);
+        return rc;
+    }
     const char *prefix = "";
     if (st_find(&st, "bert.embeddings.word_embeddings.weight")) prefix = "bert.";
     else if (st_find(&st, "roberta.embeddings.word_embeddings.weight")) prefix = "roberta.";
@@ -441,9 +627,19 @@ int model_load(Model **out, const Backend *be, const ModelOptions *opt, char *er
     const char *src = opt->model_dir ? opt->model_dir : "(in-memory config)";
     if (opt->config) m->cfg = *opt->config;
     else if (model_config_load(&m->cfg, opt->model_dir, err, errlen) != 0) { free(m); return -1; }
-    if (strcmp(m->cfg.model_type, "bert") != 0 && strcmp(m->cfg.model_type, "roberta") != 0) {
-        snprintf(err, errlen, "%s/config.json: model_type '%s' is not an encoder this engine runs "
-                 "(supported: bert, roberta)", src, m->cfg.model_type);
+    if (strcmp(m->cfg.model_type, "bert") != 0 && strcmp(m->cfg.model_type, "roberta") != 0 &&
+        strcmp(m->cfg.model_type, "gpt2") != 0) {
+        snprintf(err, errlen, "%s/config.json: model_type '%s' is not one this engine runs "
+                 "(supported: bert, roberta, gpt2)", src, m->cfg.model_type);
+        free(m);
+        return -1;
+    }
+    if (strcmp(m->cfg.hidden_act, "gelu") == 0) m->gelu_tanh = 0;
+    else if (strcmp(m->cfg.hidden_act, "gelu_new") == 0 ||
+             strcmp(m->cfg.hidden_act, "gelu_pytorch_tanh") == 0) m->gelu_tanh = 1;
+    else {
+        snprintf(err, errlen, "%s/config.json: hidden_act '%s' is not supported (expected gelu, "
+                 "gelu_new or gelu_pytorch_tanh)", src, m->cfg.hidden_act);
         free(m);
         return -1;
     }
@@ -455,7 +651,14 @@ int model_load(Model **out, const Backend *be, const ModelOptions *opt, char *er
     }
     m->be = be;
     m->is_roberta = strcmp(m->cfg.model_type, "roberta") == 0;
+    m->is_gpt2 = strcmp(m->cfg.model_type, "gpt2") == 0;
     m->num_labels = opt->num_labels;
+    if (m->is_gpt2 && m->num_labels > 0) {
+        snprintf(err, errlen, "%s: sequence classification on gpt2 is not built yet (the decoder "
+                 "runs as a language model: bilora pretrain --arch gpt2, bilora forward)", src);
+        free(m);
+        return -1;
+    }
     m->max_batch = opt->max_batch > 0 ? opt->max_batch : 1;
     m->max_seq = opt->max_seq > 0 ? opt->max_seq : 128;
     int pos_limit = m->cfg.max_position_embeddings - (m->is_roberta ? m->cfg.pad_token_id + 1 : 0);
@@ -584,6 +787,101 @@ static uint64_t site_seed(uint64_t step_seed, int layer, int site) {
 }
 enum { SITE_EMB, SITE_ATTN, SITE_ATTN_OUT, SITE_FFN_OUT, SITE_HEAD1, SITE_HEAD2, SITE_ADAPTER };
 
+static void gelu_fwd(const Model *m, float *y, const float *x, size_t n) {
+    if (m->gelu_tanh) m->be->gelu_tanh_fwd(y, x, n);
+    else m->be->gelu_fwd(y, x, n);
+}
+static void gelu_bwd(const Model *m, float *dx, const float *x, const float *dy, size_t n) {
+    if (m->gelu_tanh) m->be->gelu_tanh_bwd(dx, x, dy, n);
+    else m->be->gelu_bwd(dx, x, dy, n);
+}
+
+/* GPT-2: token + position embeddings, pre-LN layers with causal attention,
+ * ln_f. Inputs (ids, pos_ids, mask) are already on the device. */
+static void decoder_forward(Model *m, int B, int T, int train, uint64_t step_seed) {
+    const Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    struct ModelActs *a = m->a;
+    const int N = B * T, C = c->hidden_size, I = c->intermediate_size;
+    const int H = c->num_attention_heads, D = C / H;
+    const float hp = train ? c->hidden_dropout_prob : 0.0f;
+    const float ap = train ? c->attention_probs_dropout_prob : 0.0f;
+    be->embedding_fwd(a->emb_sum, a->ids, m->wte, N, C, 0);
+    be->embedding_fwd(a->emb_sum, a->pos_ids, m->wpe, N, C, 1);
+    be->dropout_fwd(a->x0, a->emb_sum, (size_t)N * C, hp, site_seed(step_seed, 0, SITE_EMB));
+    const float *x = a->x0;
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        Layer *ly = &m->layers[l];
+        LayerActs *la = &a->L[l];
+        uint64_t s_ad = site_seed(step_seed, l, SITE_ADAPTER);
+        be->layernorm_fwd(la->h1, la->mean1, la->rstd1, x, ly->ln1_g, ly->ln1_b, N, C,
+                          c->layer_norm_eps);
+        linear_fwd(be, &ly->q, la->h1, la->q, N, train, s_ad + 0);
+        linear_fwd(be, &ly->k, la->h1, la->k, N, train, s_ad + 1);
+        linear_fwd(be, &ly->v, la->h1, la->v, N, train, s_ad + 2);
+        be->attention_fwd(la->ctx, la->probs, la->q, la->k, la->v, C, a->mask, B, T, H, D, 1, ap,
+                          site_seed(step_seed, l, SITE_ATTN));
+        linear_fwd(be, &ly->o, la->ctx, a->tmp, N, train, s_ad + 3);
+        be->dropout_fwd(la->res1, a->tmp, (size_t)N * C, hp, site_seed(step_seed, l, SITE_ATTN_OUT));
+        be->axpy(la->res1, 1.0f, x, (size_t)N * C);
+        be->layernorm_fwd(la->h2, la->mean2, la->rstd2, la->res1, ly->ln2_g, ly->ln2_b, N, C,
+                          c->layer_norm_eps);
+        linear_fwd(be, &ly->inter, la->h2, la->inter_pre, N, train, s_ad + 4);
+        gelu_fwd(m, la->inter_act, la->inter_pre, (size_t)N * I);
+        linear_fwd(be, &ly->out, la->inter_act, a->tmp, N, train, s_ad + 5);
+        be->dropout_fwd(la->out, a->tmp, (size_t)N * C, hp, site_seed(step_seed, l, SITE_FFN_OUT));
+        be->axpy(la->out, 1.0f, la->res1, (size_t)N * C);
+        x = la->out;
+    }
+    be->layernorm_fwd(a->hidden, a->lnf_mean, a->lnf_rstd, x, m->lnf_g, m->lnf_b, N, C,
+                      c->layer_norm_eps);
+}
+
+/* dout (= a->dx) holds dLoss/d(hidden) = d ln_f output; walks down. */
+static void decoder_backward(Model *m, float *dout, uint64_t step_seed) {
+    const Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    struct ModelActs *a = m->a;
+    const int B = m->cur_B, T = m->cur_T, N = B * T, C = c->hidden_size, I = c->intermediate_size;
+    const int H = c->num_attention_heads, D = C / H, L = c->num_hidden_layers;
+    const float hp = c->hidden_dropout_prob, ap = c->attention_probs_dropout_prob;
+    const size_t NC = (size_t)N * C;
+    float *dx = dout;
+    /* ln_f: dx becomes d(last layer's out) */
+    be->layernorm_bwd(a->dres, m->dlnf_g, m->dlnf_b, dx, L > 0 ? a->L[L - 1].out : a->x0,
+                      a->lnf_mean, a->lnf_rstd, m->lnf_g, N, C);
+    be->copy(dx, a->dres, sizeof(float) * NC);
+    for (int l = L - 1; l >= 0; l--) {
+        Layer *ly = &m->layers[l];
+        LayerActs *la = &a->L[l];
+        const float *x = l > 0 ? a->L[l - 1].out : a->x0;
+        uint64_t s_ad = site_seed(step_seed, l, SITE_ADAPTER);
+        /* out = res1 + drop(mlp(LN2(res1))): dx is d out, and d res1 starts as it */
+        be->dropout_bwd(a->dres, dx, NC, hp, site_seed(step_seed, l, SITE_FFN_OUT));
+        linear_bwd(be, &ly->out, la->inter_act, a->dres, a->dbig, 0, N, s_ad + 5, a->dscratch);
+        gelu_bwd(m, a->dbig, la->inter_pre, a->dbig, (size_t)N * I);
+        linear_bwd(be, &ly->inter, la->h2, a->dbig, a->dh, 0, N, s_ad + 4, a->dscratch);
+        be->layernorm_bwd(a->dres, ly->dln2_g, ly->dln2_b, a->dh, la->res1, la->mean2, la->rstd2,
+                          ly->ln2_g, N, C);
+        be->axpy(dx, 1.0f, a->dres, NC); /* dx = d res1 */
+        /* res1 = x + drop(attn(LN1(x))) */
+        be->dropout_bwd(a->dres, dx, NC, hp, site_seed(step_seed, l, SITE_ATTN_OUT));
+        linear_bwd(be, &ly->o, la->ctx, a->dres, a->dh, 0, N, s_ad + 3, a->dscratch);
+        be->attention_bwd(a->dq, a->dk, a->dv, a->dh, la->probs, la->q, la->k, la->v, C, B, T, H, D,
+                          ap, site_seed(step_seed, l, SITE_ATTN), a->dprobs);
+        linear_bwd(be, &ly->q, la->h1, a->dq, a->dh, 0, N, s_ad + 0, a->dscratch);
+        linear_bwd(be, &ly->k, la->h1, a->dk, a->dh, 1, N, s_ad + 1, a->dscratch);
+        linear_bwd(be, &ly->v, la->h1, a->dv, a->dh, 1, N, s_ad + 2, a->dscratch);
+        be->layernorm_bwd(a->dres, ly->dln1_g, ly->dln1_b, a->dh, x, la->mean1, la->rstd1,
+                          ly->ln1_g, N, C);
+        be->axpy(dx, 1.0f, a->dres, NC); /* dx = d x */
+    }
+    if (!m->train_base) return;
+    be->dropout_bwd(dx, dx, NC, hp, site_seed(step_seed, 0, SITE_EMB));
+    be->embedding_bwd(m->dwte, dx, a->ids, N, C);
+    be->embedding_bwd(m->dwpe, dx, a->pos_ids, N, C);
+}
+
 int model_forward(Model *m, const Batch *bt, int train, uint64_t step_seed, char *err,
                   size_t errlen) {
     const Backend *be = m->be;
@@ -609,7 +907,8 @@ int model_forward(Model *m, const Batch *bt, int train, uint64_t step_seed, char
                          "vocabulary (size %d)", id, b, t, c->vocab_size);
                 return -1;
             }
-            if (bt->type_ids && (bt->type_ids[i] < 0 || bt->type_ids[i] >= c->type_vocab_size)) {
+            if (bt->type_ids && !m->is_gpt2 &&
+                (bt->type_ids[i] < 0 || bt->type_ids[i] >= c->type_vocab_size)) {
                 free(pos);
                 snprintf(err, errlen, "token type id %d at batch row %d is outside 0..%d",
                          bt->type_ids[i], b, c->type_vocab_size - 1);
@@ -644,6 +943,11 @@ int model_forward(Model *m, const Batch *bt, int train, uint64_t step_seed, char
     const float hp = train ? c->hidden_dropout_prob : 0.0f;
     const float ap = train ? c->attention_probs_dropout_prob : 0.0f;
 
+    if (m->is_gpt2) {
+        decoder_forward(m, B, T, train, step_seed);
+        return 0;
+    }
+
     /* embeddings */
     be->embedding_fwd(a->emb_sum, a->ids, m->wte, N, C, 0);
     be->embedding_fwd(a->emb_sum, a->pos_ids, m->wpe, N, C, 1);
@@ -668,7 +972,7 @@ int model_forward(Model *m, const Batch *bt, int train, uint64_t step_seed, char
         be->layernorm_fwd(la->h1, la->mean1, la->rstd1, la->res1, ly->ln1_g, ly->ln1_b, N, C,
                           c->layer_norm_eps);
         linear_fwd(be, &ly->inter, la->h1, la->inter_pre, N, train, s_ad + 4);
-        be->gelu_fwd(la->inter_act, la->inter_pre, (size_t)N * I);
+        gelu_fwd(m, la->inter_act, la->inter_pre, (size_t)N * I);
         linear_fwd(be, &ly->out, la->inter_act, a->tmp, N, train, s_ad + 5);
         be->dropout_fwd(la->res2, a->tmp, (size_t)N * C, hp, site_seed(step_seed, l, SITE_FFN_OUT));
         be->axpy(la->res2, 1.0f, la->h1, (size_t)N * C);
@@ -695,6 +999,7 @@ int model_forward(Model *m, const Batch *bt, int train, uint64_t step_seed, char
 }
 
 const float *model_hidden(const Model *m) {
+    if (m->is_gpt2) return m->a->hidden;
     int L = m->cfg.num_hidden_layers;
     return L > 0 ? m->a->L[L - 1].out : m->a->x0;
 }
@@ -758,7 +1063,8 @@ void model_backward(Model *m, uint64_t step_seed) {
 void model_backward_from_hidden(Model *m, const float *dhidden, uint64_t step_seed) {
     size_t n = (size_t)m->cur_B * m->cur_T * m->cfg.hidden_size;
     m->be->copy(m->a->dx, dhidden, sizeof(float) * n);
-    encoder_backward(m, m->a->dx, step_seed);
+    if (m->is_gpt2) decoder_backward(m, m->a->dx, step_seed);
+    else encoder_backward(m, m->a->dx, step_seed);
 }
 
 /* dout (= a->dx) holds dLoss/d(last hidden); walks the layers down. */
@@ -781,7 +1087,7 @@ static void encoder_backward(Model *m, float *dout, uint64_t step_seed) {
         be->copy(a->dh, a->dres, sizeof(float) * N * C);
         be->dropout_bwd(a->dres, a->dres, (size_t)N * C, hp, site_seed(step_seed, l, SITE_FFN_OUT));
         linear_bwd(be, &ly->out, la->inter_act, a->dres, a->dbig, 0, N, s_ad + 5, a->dscratch);
-        be->gelu_bwd(a->dbig, la->inter_pre, a->dbig, (size_t)N * I);
+        gelu_bwd(m, a->dbig, la->inter_pre, a->dbig, (size_t)N * I);
         linear_bwd(be, &ly->inter, la->h1, a->dbig, a->dh, 1, N, s_ad + 4, a->dscratch);
         /* LN1 */
         be->layernorm_bwd(a->dres, ly->dln1_g, ly->dln1_b, a->dh, la->res1, la->mean1, la->rstd1,

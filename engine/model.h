@@ -1,5 +1,5 @@
-/* A transformer encoder (bert, roberta) built from a Hugging Face model
- * directory: config.json + model.safetensors.
+/* A transformer (the bert and roberta encoders, the gpt2 decoder) built from
+ * a Hugging Face model directory: config.json + model.safetensors.
  *
  * One allocation holds all base parameters, with named views into it (the
  * llm.c habit); trainable tensors (head, adapters) live in a second one,
@@ -11,7 +11,14 @@
  *   f  = gelu(h Wiᵀ + bi);  y = LN2(h + drop(f Wfᵀ + bf))
  * Sequence-classification head on the first token:
  *   bert:    pooled = tanh(Wp x0 + bp) (frozen base pooler); logits = Wc drop(pooled) + bc
- *   roberta: h = tanh(Wd drop(x0) + bd); logits = Wo drop(h) + bo */
+ *   roberta: h = tanh(Wd drop(x0) + bd); logits = Wo drop(h) + bo
+ *
+ * Pre-LN decoder layer (GPT-2), causal attention, gelu_new:
+ *   r = x + drop(Attn(LN1(x)) Woᵀ + bo);  y = r + drop(gelu(LN2(r) Wiᵀ + bi) Wfᵀ + bf)
+ * and a final LayerNorm (ln_f) gives the hidden states. Checkpoints store
+ * GPT-2's Conv1D weights as [in, out] and q, k, v fused in c_attn; the loader
+ * transposes and splits them into the same Linear [out, in] layers as the
+ * encoders, so adapters, optimizers and the backend see one layout. */
 #ifndef BILORA_ENGINE_MODEL_H
 #define BILORA_ENGINE_MODEL_H
 
@@ -79,6 +86,8 @@ typedef struct Model {
     const Backend *be;
     int num_labels, max_batch, max_seq, train_base;
     int is_roberta;
+    int is_gpt2;
+    int gelu_tanh;                /* hidden_act gelu_new: the tanh form */
     AdapterOptions adapter;
 
     /* base parameters: one allocation, named views */
@@ -88,6 +97,7 @@ typedef struct Model {
     float *dwte, *dwpe, *dwtt, *demb_ln_g, *demb_ln_b;
     Layer *layers;
     Linear pooler;                /* bert only */
+    float *lnf_g, *lnf_b, *dlnf_g, *dlnf_b; /* gpt2: the final ln_f */
 
     /* trainable: head + adapters, one allocation */
     float *train, *train_grad;

@@ -49,6 +49,9 @@ struct Backend {
     void (*scale)(float *x, float a, size_t n);
     void (*gelu_fwd)(float *y, const float *x, size_t n);               /* erf form */
     void (*gelu_bwd)(float *dx, const float *x, const float *dy, size_t n);
+    /* tanh form (GPT-2's "gelu_new"): x (1 + tanh(√(2/π)(x + 0.044715 x³))) / 2 */
+    void (*gelu_tanh_fwd)(float *y, const float *x, size_t n);
+    void (*gelu_tanh_bwd)(float *dx, const float *x, const float *dy, size_t n);
     void (*tanh_fwd)(float *y, const float *x, size_t n);
     void (*tanh_bwd)(float *dx, const float *y, const float *dy, size_t n); /* y = tanh(x) */
     /* y = x * keep / (1-p); p == 0 copies. y may equal x. */

@@ -84,6 +84,7 @@ static double ew_loss(void *q) {
     EwCtx *c = q;
     if (c->op == 0) c->be->gelu_fwd(c->y, c->x, c->n);
     else if (c->op == 1) c->be->tanh_fwd(c->y, c->x, c->n);
+    else if (c->op == 3) c->be->gelu_tanh_fwd(c->y, c->x, c->n);
     else c->be->dropout_fwd(c->y, c->x, c->n, c->p, 1234);
     return dot(c->y, c->w, c->n);
 }
@@ -91,16 +92,18 @@ START_TEST(elementwise_grad) {
     const Backend *be = backend_cpu();
     uint64_t rng = 12;
     size_t n = 40;
-    for (int op = 0; op < 3; op++) {
+    for (int op = 0; op < 4; op++) {
         EwCtx c = {be, randv(n, 2, &rng), calloc(n, 4), randv(n, 1, &rng), n, op, 0.3f};
         ew_loss(&c);
         float *dx = calloc(n, 4);
         if (op == 0) be->gelu_bwd(dx, c.x, c.w, n);
         else if (op == 1) be->tanh_bwd(dx, c.y, c.w, n);
+        else if (op == 3) be->gelu_tanh_bwd(dx, c.x, c.w, n);
         else be->dropout_bwd(dx, c.w, n, c.p, 1234);
         double *num = calloc(n, sizeof(double));
         numeric_grad(num, c.x, n, ew_loss, &c);
-        expect_close(op == 0 ? "gelu" : op == 1 ? "tanh" : "dropout", dx, num, n);
+        expect_close(op == 0 ? "gelu" : op == 1 ? "tanh" : op == 3 ? "gelu_tanh" : "dropout", dx,
+                     num, n);
         if (op == 2) { /* dropout really drops about p of the elements */
             int zeros = 0;
             for (size_t i = 0; i < n; i++) zeros += c.y[i] == 0.0f;

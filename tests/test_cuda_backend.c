@@ -294,6 +294,8 @@ START_TEST(elementwise_ops) {
         } while (0)
         OUT_CASE("gelu_fwd", TOL_TRANSC, be->gelu_fwd(Y, X, n));
         OUT_CASE("gelu_bwd", TOL_TRANSC, be->gelu_bwd(Y, X, DY, n));
+        OUT_CASE("gelu_tanh_fwd", TOL_TRANSC, be->gelu_tanh_fwd(Y, X, n));
+        OUT_CASE("gelu_tanh_bwd", TOL_TRANSC, be->gelu_tanh_bwd(Y, X, DY, n));
         OUT_CASE("tanh_fwd", TOL_TRANSC, be->tanh_fwd(Y, X, n));
         OUT_CASE("tanh_bwd", TOL_ELEM, be->tanh_bwd(Y, X, DY, n));
         /* in place and accumulating ops start from the same random y */

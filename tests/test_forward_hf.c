@@ -122,6 +122,10 @@ START_TEST(bert_prefixed_classifier) { compare_model("bert-tiny-cls-random", 1);
 END_TEST
 START_TEST(bert_f16_checkpoint) { compare_model("bert-mini-random-f16", 0); }
 END_TEST
+/* the decoder: pre-LN, causal attention, gelu_new, Conv1D weights split and
+ * transposed at load, ln_f */
+START_TEST(gpt2_two_layers) { compare_model("gpt2-2l-random", 0); }
+END_TEST
 
 /* `bilora forward` end to end: the command's output file equals the reference. */
 START_TEST(forward_command) {
@@ -166,6 +170,7 @@ int main(void) {
     tcase_add_test(tc, roberta_two_layers);
     tcase_add_test(tc, bert_prefixed_classifier);
     tcase_add_test(tc, bert_f16_checkpoint);
+    tcase_add_test(tc, gpt2_two_layers);
     tcase_add_test(tc, forward_command);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -96,6 +96,25 @@ static void cpu_gelu_bwd(float *dx, const float *x, const float *dy, size_t n) {
         dx[i] = dy[i] * (cdf + xi * pdf);
     }
 }
+/* GELU, tanh form (GPT-2's "gelu_new"): x (1 + tanh u) / 2, u = k (x + c x³). */
+#define GELU_TANH_K 0.7978845608028654f /* √(2/π) */
+#define GELU_TANH_C 0.044715f
+static void cpu_gelu_tanh_fwd(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float xi = x[i];
+        y[i] = 0.5f * xi * (1.0f + tanhf(GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi)));
+    }
+}
+/* d/dx = (1 + t) / 2 + x (1 − t²) k (1 + 3 c x²) / 2; dx may equal dy. */
+static void cpu_gelu_tanh_bwd(float *dx, const float *x, const float *dy, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float xi = x[i];
+        float t = tanhf(GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi));
+        float d = 0.5f * (1.0f + t) +
+                  0.5f * xi * (1.0f - t * t) * GELU_TANH_K * (1.0f + 3.0f * GELU_TANH_C * xi * xi);
+        dx[i] = dy[i] * d;
+    }
+}
 static void cpu_tanh_fwd(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
 }
@@ -381,6 +400,8 @@ static const Backend CPU_BACKEND = {
     .scale = cpu_scale,
     .gelu_fwd = cpu_gelu_fwd,
     .gelu_bwd = cpu_gelu_bwd,
+    .gelu_tanh_fwd = cpu_gelu_tanh_fwd,
+    .gelu_tanh_bwd = cpu_gelu_tanh_bwd,
     .tanh_fwd = cpu_tanh_fwd,
     .tanh_bwd = cpu_tanh_bwd,
     .dropout_fwd = cpu_dropout_fwd,

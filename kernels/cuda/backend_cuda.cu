@@ -210,6 +210,8 @@ static void fill_table(Backend *t) {
     t->scale = cu_scale;
     t->gelu_fwd = cu_gelu_fwd;
     t->gelu_bwd = cu_gelu_bwd;
+    t->gelu_tanh_fwd = cu_gelu_tanh_fwd;
+    t->gelu_tanh_bwd = cu_gelu_tanh_bwd;
     t->tanh_fwd = cu_tanh_fwd;
     t->tanh_bwd = cu_tanh_bwd;
     t->dropout_fwd = cu_dropout_fwd;

@@ -164,6 +164,8 @@ void cu_row_norms(float *out, const float *x, int rows, int cols);
 void cu_scale(float *x, float a, size_t n);
 void cu_gelu_fwd(float *y, const float *x, size_t n);
 void cu_gelu_bwd(float *dx, const float *x, const float *dy, size_t n);
+void cu_gelu_tanh_fwd(float *y, const float *x, size_t n);
+void cu_gelu_tanh_bwd(float *dx, const float *x, const float *dy, size_t n);
 void cu_tanh_fwd(float *y, const float *x, size_t n);
 void cu_tanh_bwd(float *dx, const float *y, const float *dy, size_t n);
 void cu_dropout_fwd(float *y, const float *x, size_t n, float p, uint64_t seed);

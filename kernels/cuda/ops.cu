@@ -108,6 +108,35 @@ void cu_gelu_bwd(float *dx, const float *x, const float *dy, size_t n) {
     CUDA_LAUNCH_CHECK("gelu_bwd");
 }
 
+/* GELU, tanh form (GPT-2's "gelu_new"): x (1 + tanh u) / 2, u = k (x + c x³). */
+#define GELU_TANH_K 0.7978845608028654f
+#define GELU_TANH_C 0.044715f
+__global__ static void k_gelu_tanh_fwd(float *y, const float *x, size_t n) {
+    GRID_STRIDE_LOOP(i, n) {
+        float xi = x[i];
+        y[i] = 0.5f * xi * (1.0f + tanhf(GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi)));
+    }
+}
+void cu_gelu_tanh_fwd(float *y, const float *x, size_t n) {
+    if (!n) return;
+    k_gelu_tanh_fwd<<<cuda_blocks(n), CUDA_THREADS>>>(y, x, n);
+    CUDA_LAUNCH_CHECK("gelu_tanh_fwd");
+}
+__global__ static void k_gelu_tanh_bwd(float *dx, const float *x, const float *dy, size_t n) {
+    GRID_STRIDE_LOOP(i, n) {
+        float xi = x[i];
+        float t = tanhf(GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi));
+        float d = 0.5f * (1.0f + t) +
+                  0.5f * xi * (1.0f - t * t) * GELU_TANH_K * (1.0f + 3.0f * GELU_TANH_C * xi * xi);
+        dx[i] = dy[i] * d;
+    }
+}
+void cu_gelu_tanh_bwd(float *dx, const float *x, const float *dy, size_t n) {
+    if (!n) return;
+    k_gelu_tanh_bwd<<<cuda_blocks(n), CUDA_THREADS>>>(dx, x, dy, n);
+    CUDA_LAUNCH_CHECK("gelu_tanh_bwd");
+}
+
 __global__ static void k_tanh_fwd(float *y, const float *x, size_t n) {
     GRID_STRIDE_LOOP(i, n) y[i] = tanhf(x[i]);
 }

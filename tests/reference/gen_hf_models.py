@@ -36,6 +36,10 @@ is not the identity, biases are not zero and attention is neither flat nor one-h
                          pad_token_id 1 so position ids start at 2); config.json says
                          model_type "roberta"; tokenizer RobertaTokenizerFast built from the
                          copied vocab.json + merges.txt (add_prefix_space false).
+  gpt2-2l-random         GPT2LMHeadModel, gpt2 config with n_layer=2 (n_embd 768, 12 heads,
+                         gelu_new, V=50257); saved names carry "transformer." (Conv1D weights
+                         [in, out], fused c_attn), lm_head tied and so not stored; hidden is
+                         GPT2Model's last_hidden_state (after ln_f); tokenizer GPT2TokenizerFast.
 
 Outputs that exist and are newer than this script and hf_common.py are kept.
 """

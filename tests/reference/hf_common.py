@@ -31,10 +31,12 @@ MODEL_NAMES = [
     "bert-mini-random-f16",
     "bert-tiny-cls-random",
     "roberta-2l-random",
+    "gpt2-2l-random",
 ]
 
 BERT_TOKENIZER_FILES = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
 ROBERTA_TOKENIZER_FILES = ["vocab.json", "merges.txt"]
+GPT2_TOKENIZER_FILES = ["vocab.json", "merges.txt", "tokenizer.json"]
 
 # Test sentences for the forward references. One per line; a line with a tab
 # is a sentence pair (first \t second). No other tabs, no newlines inside.
@@ -186,6 +188,7 @@ def model_spec(name):
         "bert-mini-random-f16": ("bert-mini", "BertModel", BERT_TOKENIZER_FILES, 1),
         "bert-tiny-cls-random": ("bert-tiny", "BertForSequenceClassification", BERT_TOKENIZER_FILES, 3),
         "roberta-2l-random": ("roberta-base", "RobertaModel", ROBERTA_TOKENIZER_FILES, 2),
+        "gpt2-2l-random": ("gpt2", "GPT2LMHeadModel", GPT2_TOKENIZER_FILES, 4),
     }
     if name not in specs:
         die(f"unknown model {name!r}; known: {', '.join(specs)}")
@@ -195,7 +198,8 @@ def model_spec(name):
 def build_model(name, assets):
     """The in-memory fp32 model (eval mode) for a model name. Deterministic."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertModel, RobertaConfig, RobertaModel
+    from transformers import (BertConfig, BertForSequenceClassification, BertModel, GPT2Config,
+                              GPT2LMHeadModel, RobertaConfig, RobertaModel)
 
     asset_dir, arch, tok_files, noise_seed = model_spec(name)
     cfg_path = assets / "models" / asset_dir / "config.json"
@@ -207,6 +211,10 @@ def build_model(name, assets):
         # roberta-base's 2019 config lacks these; RobertaConfig's defaults are the right ones.
         cfg.pad_token_id, cfg.bos_token_id, cfg.eos_token_id = 1, 0, 2
         model = RobertaModel(cfg)
+    elif arch == "GPT2LMHeadModel":
+        cfg = GPT2Config.from_json_file(str(cfg_path))
+        cfg.n_layer = 2
+        model = GPT2LMHeadModel(cfg)  # saved with the "transformer." prefix, lm_head tied
     elif arch == "BertModel":
         cfg = BertConfig.from_json_file(str(cfg_path))
         model = BertModel(cfg)
@@ -222,9 +230,13 @@ def build_model(name, assets):
 
 def load_tokenizer(model_dir):
     """The fast HF tokenizer of a saved model dir (from its local files only)."""
-    from transformers import BertTokenizerFast, RobertaTokenizerFast
+    from transformers import BertTokenizerFast, GPT2TokenizerFast, RobertaTokenizerFast
 
     model_dir = Path(model_dir)
+    cfg = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").is_file() else {}
+    if cfg.get("model_type") == "gpt2":
+        return GPT2TokenizerFast(vocab_file=str(model_dir / "vocab.json"),
+                                 merges_file=str(model_dir / "merges.txt"))
     if (model_dir / "vocab.json").is_file():
         return RobertaTokenizerFast(
             vocab_file=str(model_dir / "vocab.json"), merges_file=str(model_dir / "merges.txt")
@@ -235,13 +247,14 @@ def load_tokenizer(model_dir):
 def load_saved_model(model_dir):
     """Reload a saved model dir with from_pretrained (fp32, eval)."""
     import torch
-    from transformers import BertForSequenceClassification, BertModel, RobertaModel
+    from transformers import BertForSequenceClassification, BertModel, GPT2LMHeadModel, RobertaModel
 
     cfg = json.loads((Path(model_dir) / "config.json").read_text())
     cls = {
         "BertModel": BertModel,
         "BertForSequenceClassification": BertForSequenceClassification,
         "RobertaModel": RobertaModel,
+        "GPT2LMHeadModel": GPT2LMHeadModel,
     }[cfg["architectures"][0]]
     model = cls.from_pretrained(str(model_dir), torch_dtype=torch.float32)
     model.eval()
@@ -325,7 +338,8 @@ def ensure_model(out, name, assets, verbose=True):
             tt = enc.get("token_type_ids", torch.zeros_like(ids))
             kwargs = {k: v for k, v in enc.items()}
             is_cls = arch == "BertForSequenceClassification"
-            encoder = ref.bert if is_cls else ref
+            is_lm = arch == "GPT2LMHeadModel"
+            encoder = ref.bert if is_cls else ref.transformer if is_lm else ref
             hidden = encoder(**kwargs).last_hidden_state[0]
             tensors[f"ids.{i}"] = ids[0].to(torch.float32)
             tensors[f"token_type_ids.{i}"] = tt[0].to(torch.float32)
@@ -334,7 +348,8 @@ def ensure_model(out, name, assets, verbose=True):
                 tensors[f"logits.{i}"] = ref(**kwargs).logits[0].to(torch.float32)
             # Sanity: the in-memory fp32 model agrees with the reloaded one
             # (for f16: the difference is what fp16 rounding of the weights costs).
-            mem_hidden = (mem.bert if is_cls else mem)(**kwargs).last_hidden_state[0]
+            mem_hidden = (mem.bert if is_cls else mem.transformer if is_lm else mem)(
+                **kwargs).last_hidden_state[0]
             max_diff_mem = max(max_diff_mem, (mem_hidden - hidden).abs().max().item())
             max_tokens = max(max_tokens, ids.shape[1])
     if not f16 and max_diff_mem > 1e-5:
