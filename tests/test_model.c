@@ -129,6 +129,97 @@ START_TEST(grad_dora) {
 }
 END_TEST
 
+/* The decoder (GPT-2): the loss is a fixed random projection of the hidden
+ * states (after ln_f), Σ w·h, so dL/dh = w enters model_backward_from_hidden.
+ * Padding in the batch exercises the key mask on top of the causal one. */
+static double gpt2_loss(Model *m, const Batch *b, const float *w, uint64_t seed) {
+    char err[256];
+    ck_assert_msg(model_forward(m, b, 1, seed, err, sizeof(err)) == 0, "%s", err);
+    const float *h = model_hidden(m);
+    double s = 0;
+    for (int i = 0; i < b->B * b->T * m->cfg.hidden_size; i++) s += (double)w[i] * h[i];
+    return s;
+}
+static void grad_check_gpt2(float dropout, int train_base, AdapterForm form) {
+    ModelConfig c = {.vocab_size = 23, .hidden_size = 8, .num_hidden_layers = 2,
+                     .num_attention_heads = 2, .intermediate_size = 12,
+                     .max_position_embeddings = 20, .type_vocab_size = 0, .pad_token_id = -1,
+                     .layer_norm_eps = 1e-5f, .hidden_dropout_prob = dropout,
+                     .attention_probs_dropout_prob = dropout};
+    snprintf(c.model_type, sizeof(c.model_type), "gpt2");
+    snprintf(c.hidden_act, sizeof(c.hidden_act), "gelu_new");
+    ModelOptions o = {.config = &c, .random_init = 1, .max_batch = 3, .max_seq = 6,
+                      .adapter = {.rank = 2, .alpha = 4, .dropout = dropout, .form = form,
+                                  .lambda = LAMBDA_SOFTMAX, .bilevel = form != ADAPTER_LORA,
+                                  .targets = TARGET_QUERY | TARGET_VALUE | TARGET_OUTPUT |
+                                             TARGET_INTERMEDIATE | TARGET_KEY |
+                                             TARGET_ATTENTION_OUTPUT},
+                      .train_base = train_base, .init_seed = 3};
+    Model *m;
+    char err[512];
+    ck_assert_msg(model_load(&m, backend_cpu(), &o, err, sizeof(err)) == 0, "%s", err);
+    ck_assert(m->is_gpt2 && m->gelu_tanh);
+    randomise_lora_b(m, 5);
+    randomise_named(m, "lora_E", 6, 0.0, 0.5);
+    randomise_named(m, "lora_magnitude_vector", 7, 1.0, 0.3);
+    randomise_named(m, "ln_", 8, 1.0, 0.2); /* LayerNorms away from 1/0 */
+    /* weights of O(1/√in), embeddings of O(1): HF's 0.02 leaves every signal
+     * tiny and the pre-LN LayerNorms amplify finite-difference steps */
+    uint64_t wr = 10;
+    for (int i = 0; i < m->params.n; i++) {
+        ParamTensor *p = &m->params.t[i];
+        if (p->ndim != 2 || strstr(p->name, ".lora_")) continue;
+        double std = strstr(p->name, "wte") || strstr(p->name, "wpe") ? 1.0 : 1.0 / sqrt((double)p->shape[1]);
+        for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(std * rng_normal(&wr));
+    }
+    Batch b = small_batch(3);
+    const int n = b.B * b.T * c.hidden_size;
+    float *w = malloc(sizeof(float) * n);
+    uint64_t rng = 11;
+    for (int i = 0; i < n; i++) w[i] = (float)rng_normal(&rng);
+    const uint64_t seed = 77;
+    model_zero_grad(m);
+    gpt2_loss(m, &b, w, seed);
+    model_backward_from_hidden(m, w, seed);
+    for (int l = 0; l < c.num_hidden_layers; l++)
+        for (int t = 0; t < TARGET_COUNT; t++) m->layers[l].adapters[t].norm_frozen = 1;
+    int checked = 0;
+    uint64_t pick = 9;
+    const float eps = 1e-3f;
+    for (int i = 0; i < m->params.n; i++) {
+        ParamTensor *p = &m->params.t[i];
+        if (p->group == GROUP_FROZEN) continue;
+        for (int s = 0; s < 4; s++) {
+            size_t k = (size_t)rng_below(&pick, p->numel);
+            if (strcmp(p->name, "wte.weight") == 0) k = (size_t)b.ids[s % 18] * p->shape[1] + s % p->shape[1];
+            if (strcmp(p->name, "wpe.weight") == 0) k = (size_t)(s % 6) * p->shape[1] + s;
+            float old = p->data[k];
+            p->data[k] = old + eps;
+            double lp = gpt2_loss(m, &b, w, seed);
+            p->data[k] = old - eps;
+            double lm = gpt2_loss(m, &b, w, seed);
+            p->data[k] = old;
+            double num = (lp - lm) / (2.0 * eps), an = p->grad[k];
+            /* the loss sums 144 float32 outputs: ~1e-3 of rounding noise in num */
+            double tol = 2e-2 * fmax(fabs(num), fabs(an)) + 3e-3;
+            ck_assert_msg(fabs(num - an) <= tol,
+                          "gpt2 (dropout %g, train_base %d, form %d): %s[%zu] analytic %.6g numeric %.6g",
+                          dropout, train_base, (int)form, p->name, k, an, num);
+            checked++;
+        }
+    }
+    ck_assert_int_gt(checked, train_base ? 150 : 40);
+    free(w);
+    model_free(m);
+}
+START_TEST(grad_gpt2) {
+    grad_check_gpt2(0.0f, 1, ADAPTER_LORA);  /* every base weight and every LoRA tensor */
+    grad_check_gpt2(0.1f, 1, ADAPTER_LORA);  /* with dropout everywhere */
+    grad_check_gpt2(0.0f, 0, ADAPTER_SVD);
+    grad_check_gpt2(0.0f, 0, ADAPTER_DORA);
+}
+END_TEST
+
 START_TEST(grad_bert_lora) { grad_check("bert", "", 3, 0.0f, 0); }
 END_TEST
 START_TEST(grad_bert_full_with_dropout) { grad_check("bert", "bert.", 3, 0.1f, 1); }
@@ -295,6 +386,7 @@ int main(void) {
     TCase *tc = tcase_create("encoder");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, grad_bert_lora);
+    tcase_add_test(tc, grad_gpt2);
     tcase_add_test(tc, grad_svd_forms);
     tcase_add_test(tc, grad_dora);
     tcase_add_test(tc, grad_bert_full_with_dropout);

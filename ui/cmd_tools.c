@@ -104,7 +104,7 @@ int cmd_forward(int argc, char **argv) {
     int rc = options_parse(opts, n, argc, argv, err, sizeof(err));
     if (rc == 1) {
         options_help(stdout, "usage: bilora forward --model M --out FILE < lines\n"
-                             "Runs the base encoder (no adapter, eval mode) on each stdin line (a tab\n"
+                             "Runs the base model (encoder or decoder; no adapter, eval mode) on each stdin line (a tab\n"
                              "makes a sentence pair) and writes one fp32 tensor hidden.<i> [tokens, hidden]\n"
                              "per line: the last hidden states.",
                      opts, n);
