@@ -61,9 +61,9 @@ int pretrain_size_config(ModelConfig *out, const char *arch, const char *size, i
         {"mini", 4, 256, 4, 1024},
         {"small", 4, 512, 8, 2048},
     };
-    int rob = strcmp(arch, "roberta") == 0;
-    if (!rob && strcmp(arch, "bert") != 0) {
-        snprintf(err, errlen, "--arch '%s': expected bert or roberta", arch);
+    int rob = strcmp(arch, "roberta") == 0, gpt = strcmp(arch, "gpt2") == 0;
+    if (!rob && !gpt && strcmp(arch, "bert") != 0) {
+        snprintf(err, errlen, "--arch '%s': expected bert, roberta or gpt2", arch);
         return -1;
     }
     for (size_t i = 0; i < sizeof(SIZES) / sizeof(SIZES[0]); i++) {
@@ -84,6 +84,13 @@ int pretrain_size_config(ModelConfig *out, const char *arch, const char *size, i
         out->hidden_dropout_prob = 0.1f;
         out->attention_probs_dropout_prob = 0.1f;
         snprintf(out->hidden_act, sizeof(out->hidden_act), "gelu");
+        if (gpt) { /* GPT2Config's defaults for everything but the size */
+            out->max_position_embeddings = 1024;
+            out->type_vocab_size = 0;
+            out->pad_token_id = -1;
+            out->layer_norm_eps = 1e-5f;
+            snprintf(out->hidden_act, sizeof(out->hidden_act), "gelu_new");
+        }
         return 0;
     }
     snprintf(err, errlen, "--size '%s': expected tiny (2 layers, hidden 128), mini (4, 256) or "
@@ -131,6 +138,7 @@ struct MlmHead {
     Model *m;
     const Backend *be;
     int H, V, max_rows, max_tokens;
+    int tied_only;  /* gpt2: logits = x Eᵀ, GPT2LMHeadModel's lm_head (no transform, no bias) */
     float eps;
     float *params, *grads;
     size_t numel;
@@ -164,7 +172,7 @@ void mlm_head_free(MlmHead *h) {
 
 int mlm_head_create(MlmHead **out, Model *m, int max_rows, uint64_t seed, char *err, size_t errlen) {
     *out = NULL;
-    if (strcmp(m->cfg.hidden_act, "gelu") != 0) {
+    if (!m->is_gpt2 && strcmp(m->cfg.hidden_act, "gelu") != 0) {
         snprintf(err, errlen, "the MLM head supports hidden_act \"gelu\" (erf form) only; the "
                  "config has \"%s\"", m->cfg.hidden_act);
         return -1;
@@ -179,8 +187,9 @@ int mlm_head_create(MlmHead **out, Model *m, int max_rows, uint64_t seed, char *
     h->eps = m->cfg.layer_norm_eps;
     h->max_rows = max_rows > 0 ? max_rows : 1;
     h->max_tokens = m->max_batch * m->max_seq;
+    h->tied_only = m->is_gpt2;
     const size_t H = (size_t)h->H, V = (size_t)h->V, R = (size_t)h->max_rows;
-    h->numel = H * H + 3 * H + V;
+    h->numel = H * H + 3 * H + V; /* unused (and not listed) when tied_only */
     h->params = be->alloc(sizeof(float) * h->numel);
     h->grads = be->alloc(sizeof(float) * h->numel);
     h->rows = be->alloc(sizeof(int32_t) * R);
@@ -230,7 +239,7 @@ int mlm_head_create(MlmHead **out, Model *m, int max_rows, uint64_t seed, char *
          h->dbeta, 1, h->H, 1, 0},
         {rob ? "lm_head.bias" : "cls.predictions.bias", h->bias, h->dbias, 1, h->V, 1, 0},
     };
-    for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++)
+    for (size_t i = 0; i < (h->tied_only ? 0 : sizeof(T) / sizeof(T[0])); i++)
         if (param_list_add(&h->list, T[i].name, T[i].d, T[i].g, T[i].ndim, T[i].d0, T[i].d1,
                            GROUP_LOWER, T[i].decay) != 0) {
             snprintf(err, errlen, "out of memory");
@@ -291,6 +300,12 @@ static void head_forward(MlmHead *h, const float *hidden, int R, int grad) {
     /* Gathering rows of the hidden states is an embedding lookup with the
      * hidden states as the table and the positions as the ids. */
     be->embedding_fwd(h->x, h->rows, hidden, R, H, 0);
+    if (h->tied_only) { /* GPT-2: the hidden states (after ln_f) meet Eᵀ directly */
+        be->matmul(0, 1, R, V, H, 1.0f, h->x, H, h->m->wte, H, 0.0f, h->logits, V);
+        be->cross_entropy(h->loss, grad ? h->dlogits : NULL, h->logits, h->labels, R, V,
+                          1.0f / (float)R);
+        return;
+    }
     be->matmul(0, 1, R, H, H, 1.0f, h->x, H, h->w, H, 0.0f, h->t, H);
     be->add_bias(h->t, h->b, R, H);
     be->gelu_fwd(h->u, h->t, (size_t)R * H);
@@ -308,6 +323,13 @@ static void head_backward(MlmHead *h, int R, int N) {
     const Backend *be = h->be;
     const int H = h->H, V = h->V;
     Model *m = h->m;
+    if (h->tied_only) {
+        if (m->dwte) be->matmul(1, 0, V, H, R, 1.0f, h->dlogits, V, h->x, H, 1.0f, m->dwte, H);
+        be->matmul(0, 0, R, H, V, 1.0f, h->dlogits, V, m->wte, H, 0.0f, h->dxr, H);
+        be->zero(h->dhidden, sizeof(float) * (size_t)N * H);
+        be->embedding_bwd(h->dhidden, h->dxr, h->rows, R, H);
+        return;
+    }
     be->bias_grad(h->dbias, h->dlogits, R, V);
     if (m->dwte) /* dE += dlogitsᵀ z */
         be->matmul(1, 0, V, H, R, 1.0f, h->dlogits, V, h->z, H, 1.0f, m->dwte, H);
@@ -748,6 +770,46 @@ static int pack(const TokStream *s, int seq_len, int rob, int cls, int sep, Pack
     return 0;
 }
 
+/* Causal-LM packing (gpt2): every sentence followed by the end-of-text
+ * token, the stream cut into sequences of seq_len tokens (GPT-2's
+ * run_clm grouping); a last piece shorter than 2 tokens has nothing to
+ * predict and is dropped. */
+static int pack_causal(const TokStream *s, int seq_len, int eos, Packed *out, char *err,
+                       size_t errlen) {
+    memset(out, 0, sizeof(*out));
+    size_t total = s->n + s->n_sent;
+    size_t max_seqs = total / (size_t)seq_len + 2;
+    out->ids = malloc(sizeof(int32_t) * (total ? total : 1));
+    out->types = calloc(total ? total : 1, sizeof(int32_t));
+    out->off = malloc(sizeof(size_t) * max_seqs);
+    out->len = malloc(sizeof(int) * max_seqs);
+    if (!out->ids || !out->types || !out->off || !out->len) {
+        packed_free(out);
+        snprintf(err, errlen, "out of memory packing %zu tokens", s->n);
+        return -1;
+    }
+    size_t w = 0, pos = 0;
+    for (size_t k = 0; k < s->n_sent; k++) {
+        for (; pos < s->end[k]; pos++) out->ids[w++] = s->tok[pos];
+        out->ids[w++] = eos;
+    }
+    for (size_t o = 0; o < w; o += (size_t)seq_len) {
+        size_t len = w - o < (size_t)seq_len ? w - o : (size_t)seq_len;
+        if (len < 2) break;
+        out->off[out->n] = o;
+        out->len[out->n] = (int)len;
+        out->n++;
+    }
+    out->total = w;
+    return 0;
+}
+
+/* Causal-LM labels of one sequence: the next token, none after the last. */
+static void causal_labels(const int32_t *ids, int32_t *labels, int len) {
+    for (int t = 0; t + 1 < len; t++) labels[t] = ids[t + 1];
+    if (len > 0) labels[len - 1] = -1;
+}
+
 /* ================================================================ the run */
 
 typedef struct {
@@ -770,6 +832,7 @@ typedef struct {
     char fingerprint[4096];
     char history[8192];                /* "step:loss,..." of the held-out evaluations */
     double prior_seconds;              /* training time of earlier (resumed) processes */
+    int causal;                        /* gpt2: next-token labels, no masking */
 } Run;
 
 static void run_free(Run *r) {
@@ -845,12 +908,6 @@ static int setup_model_config(Run *r, const PretrainConfig *c, char *err, size_t
     int vocab = tokenizer_vocab_size(r->tok);
     if (c->config[0]) {
         if (load_config_arg(&r->mc, c->config, err, errlen) != 0) return -1;
-        if (strcmp(r->mc.model_type, "gpt2") == 0) {
-            snprintf(err, errlen, "--config %s: model_type gpt2 needs causal-LM pretraining, which "
-                     "this engine cannot do yet (it has no decoder); use bert or roberta",
-                     c->config);
-            return -1;
-        }
         if (c->arch[0] && strcmp(c->arch, r->mc.model_type) != 0) {
             snprintf(err, errlen, "--arch %s disagrees with --config %s (model_type %s)", c->arch,
                      c->config, r->mc.model_type);
@@ -914,13 +971,9 @@ static void fingerprint_diff(const char *a, const char *b, char *out, size_t cap
 
 static int setup(Run *r, const PretrainConfig *c, const PretrainCallbacks *cb, char *err,
                  size_t errlen) {
-    if (strcmp(c->arch, "gpt2") == 0) {
-        snprintf(err, errlen, "--arch gpt2: causal-LM pretraining needs a decoder, which this "
-                 "engine does not have yet; use --arch bert or --arch roberta");
-        return -1;
-    }
-    if (c->arch[0] && strcmp(c->arch, "bert") != 0 && strcmp(c->arch, "roberta") != 0) {
-        snprintf(err, errlen, "--arch '%s': expected bert or roberta (gpt2 not yet)", c->arch);
+    if (c->arch[0] && strcmp(c->arch, "bert") != 0 && strcmp(c->arch, "roberta") != 0 &&
+        strcmp(c->arch, "gpt2") != 0) {
+        snprintf(err, errlen, "--arch '%s': expected bert, roberta or gpt2", c->arch);
         return -1;
     }
     if (strcmp(c->device, "cpu") != 0 && strcmp(c->device, "auto") != 0 && strcmp(c->device, "cuda") != 0) {
@@ -957,7 +1010,13 @@ static int setup(Run *r, const PretrainConfig *c, const PretrainCallbacks *cb, c
     if (tokenizer_load(&r->tok, r->tok_dir, type, err, errlen) != 0) return -1;
     int cls = tokenizer_cls_id(r->tok), sep = tokenizer_sep_id(r->tok);
     int mask = tokenizer_mask_id(r->tok), pad = tokenizer_pad_id(r->tok);
-    if (cls < 0 || sep < 0 || mask < 0 || pad < 0) {
+    r->causal = strcmp(type, "gpt2") == 0;
+    if (r->causal && (sep < 0 || pad < 0)) {
+        snprintf(err, errlen, "--tokenizer %s: causal-LM pretraining needs an end-of-text token "
+                 "(<|endoftext|>); this tokenizer has none", c->tokenizer);
+        return -1;
+    }
+    if (!r->causal && (cls < 0 || sep < 0 || mask < 0 || pad < 0)) {
         snprintf(err, errlen, "--tokenizer %s: masked-LM pretraining needs [CLS]/<s>, [SEP]/</s>, "
                  "[PAD]/<pad> and [MASK]/<mask> tokens; this tokenizer lacks %s", c->tokenizer,
                  cls < 0 ? "the classification token" : sep < 0 ? "the separator"
@@ -979,7 +1038,9 @@ static int setup(Run *r, const PretrainConfig *c, const PretrainCallbacks *cb, c
         snprintf(err, errlen, "the corpus has no text (%d source(s), every line empty)", c->n_corpus);
         return -1;
     }
-    if (pack(&r->stream, c->seq_len, rob, cls, sep, &r->seqs, err, errlen) != 0) return -1;
+    if (r->causal ? pack_causal(&r->stream, c->seq_len, sep, &r->seqs, err, errlen) != 0
+                  : pack(&r->stream, c->seq_len, rob, cls, sep, &r->seqs, err, errlen) != 0)
+        return -1;
     if (r->seqs.n < 2) {
         snprintf(err, errlen, "the corpus is too small: its %zu tokens make %d sequence(s) of "
                  "--seq-len %d; at least 2 are needed (one to train on, one held out)",
@@ -1029,6 +1090,10 @@ static int setup(Run *r, const PretrainConfig *c, const PretrainCallbacks *cb, c
         size_t o = r->seqs.off[s];
         int len = r->seqs.len[s];
         memcpy(r->held_ids + o, r->seqs.ids + o, sizeof(int32_t) * len);
+        if (r->causal) {
+            causal_labels(r->held_ids + o, r->held_labels + o, len);
+            continue;
+        }
         for (int i = 0; i < len; i++) mk[i] = !r->special[r->seqs.ids[o + i]];
         if (mlm_mask_sequence(r->held_ids + o, r->held_labels + o, mk, len, c->mask_prob, mask,
                               r->mc.vocab_size, &er) < 0) {
@@ -1049,7 +1114,7 @@ static int setup(Run *r, const PretrainConfig *c, const PretrainCallbacks *cb, c
     err[0] = 0;
     if (model_load(&r->model, be, &mo, err, errlen) != 0) return -1;
     /* the head's row budget: the most positions a batch can have chosen */
-    int per_seq = (int)lround((double)c->mask_prob * c->seq_len);
+    int per_seq = r->causal ? c->seq_len : (int)lround((double)c->mask_prob * c->seq_len);
     if (per_seq < 1) per_seq = 1;
     if (mlm_head_create(&r->head, r->model, c->batch_size * per_seq, c->seed, err, errlen) != 0)
         return -1;
@@ -1077,10 +1142,11 @@ static int setup(Run *r, const PretrainConfig *c, const PretrainCallbacks *cb, c
     if (adamw_init(&r->opt, r->model->be, &r->params, GROUP_LOWER, c->weight_decay, err, errlen) != 0)
         return -1;
     info(cb, "model %s: %d layers, hidden %d, %d heads, FFN %d, vocabulary %d: %zu parameters "
-         "(random init, seed %llu), MLM head over up to %d positions per step, device %s",
+         "(random init, seed %llu), %s head over up to %d positions per step, device %s",
          r->mc.model_type, r->mc.num_hidden_layers, r->mc.hidden_size, r->mc.num_attention_heads,
          r->mc.intermediate_size, r->mc.vocab_size, param_list_numel(&r->params, GROUP_LOWER),
-         (unsigned long long)c->seed, mlm_head_max_rows(r->head), r->model->be->name);
+         (unsigned long long)c->seed, r->causal ? "causal-LM" : "MLM", mlm_head_max_rows(r->head),
+         r->model->be->name);
     build_fingerprint(r, c);
     return 0;
 }
@@ -1351,6 +1417,69 @@ static int set_architecture(const char *dir, const char *arch, char *err, size_t
 
 /* Builds the directory at <out>.tmp-<pid> and renames it into place, so a
  * crash never leaves a half-written model where a finished one is expected. */
+/* GPT2LMHeadModel's file: "transformer." names, Conv1D weights [in, out],
+ * q/k/v fused back into c_attn ([C, 3C] and [3C]); lm_head is tied to wte
+ * and, as save_pretrained does, not stored. */
+static int write_gpt2_weights(Run *r, const char *path, char *err, size_t errlen) {
+    const ParamList *pl = &r->params;
+    const Backend *be = r->model->be;
+    StWriteTensor *ts = calloc((size_t)pl->n, sizeof(*ts));
+    char (*names)[PARAM_NAME_MAX + 32] = calloc((size_t)pl->n, sizeof(*names));
+    float **bufs = calloc((size_t)pl->n, sizeof(float *));
+    int n = 0, rc = -1;
+    if (!ts || !names || !bufs) goto done;
+    for (int i = 0; i < pl->n; i++) {
+        const ParamTensor *p = &pl->t[i];
+        const char *qkv = strstr(p->name, "attn.c_attn.");
+        if (qkv && qkv[strlen("attn.c_attn.")] != 'q') continue; /* k, v: fused with q */
+        int64_t rows = p->shape[0], cols = p->ndim > 1 ? p->shape[1] : 1;
+        int conv1d = p->ndim == 2 && (qkv || strstr(p->name, "c_proj.") || strstr(p->name, "c_fc."));
+        int parts = qkv ? 3 : 1;
+        float *out = malloc(sizeof(float) * p->numel * parts);
+        float *tmp = malloc(sizeof(float) * p->numel);
+        if (!out || !tmp) { free(out); free(tmp); goto done; }
+        bufs[n] = out;
+        for (int part = 0; part < parts; part++) {
+            const ParamTensor *src = p;
+            if (part > 0) { /* the k / v sibling of this q */
+                char sib[PARAM_NAME_MAX];
+                snprintf(sib, sizeof sib, "%s", p->name);
+                sib[qkv - p->name + strlen("attn.c_attn.")] = part == 1 ? 'k' : 'v';
+                src = param_list_find(pl, sib);
+                if (!src) { free(tmp); snprintf(err, errlen, "no %s to fuse into c_attn", sib); goto done; }
+            }
+            be->download(tmp, src->data, sizeof(float) * src->numel);
+            if (conv1d) { /* file[i][part·rows + o] = ours[o][i] */
+                for (int64_t o = 0; o < rows; o++)
+                    for (int64_t k = 0; k < cols; k++) out[k * rows * parts + part * rows + o] = tmp[o * cols + k];
+            } else {
+                memcpy(out + part * p->numel, tmp, sizeof(float) * p->numel);
+            }
+        }
+        free(tmp);
+        if (qkv)
+            snprintf(names[n], sizeof names[0], "transformer.%.*sattn.c_attn%s", (int)(qkv - p->name),
+                     p->name, qkv + strlen("attn.c_attn.q"));
+        else
+            snprintf(names[n], sizeof names[0], "transformer.%s", p->name);
+        ts[n] = (StWriteTensor){.name = names[n], .data = out, .ndim = p->ndim};
+        if (p->ndim == 2) { ts[n].shape[0] = conv1d ? cols : rows; ts[n].shape[1] = conv1d ? rows * parts : cols; }
+        else ts[n].shape[0] = rows * parts;
+        n++;
+    }
+    {
+        const char *meta[] = {"format", "pt", NULL};
+        rc = st_write_f32(path, ts, n, meta, err, errlen);
+    }
+done:
+    if (rc != 0 && !err[0]) snprintf(err, errlen, "out of memory writing the model");
+    for (int i = 0; bufs && i < n; i++) free(bufs[i]);
+    free(bufs);
+    free(ts);
+    free(names);
+    return rc;
+}
+
 static int write_model_dir(Run *r, const PretrainConfig *c, long steps, double seconds, char *err,
                            size_t errlen) {
     char tmp[PATH_MAX + 64];
@@ -1359,9 +1488,16 @@ static int write_model_dir(Run *r, const PretrainConfig *c, long steps, double s
     if (make_dirs(tmp, err, errlen) != 0) return -1;
     const int rob = r->model->is_roberta;
     if (model_config_save(&r->mc, tmp, err, errlen) != 0 ||
-        set_architecture(tmp, rob ? "RobertaForMaskedLM" : "BertForMaskedLM", err, errlen) != 0)
+        set_architecture(tmp, r->causal ? "GPT2LMHeadModel" : rob ? "RobertaForMaskedLM"
+                                                            : "BertForMaskedLM", err, errlen) != 0)
         goto fail;
 
+    if (r->causal) {
+        char path[PATH_MAX + 192];
+        snprintf(path, sizeof path, "%s/model.safetensors", tmp);
+        err[0] = 0;
+        if (write_gpt2_weights(r, path, err, errlen) != 0) goto fail;
+    } else
     /* the weights, named as BertForMaskedLM / RobertaForMaskedLM save them */
     {
         const ParamList *pl = &r->params;
@@ -1547,8 +1683,13 @@ int pretrain_run(const PretrainConfig *c, const PretrainCallbacks *cb, char *err
         for (int b = 0; b < B && rc == 0; b++) {
             int len = r.seqs.len[bidx[b]];
             int32_t *row = bt.ids + (size_t)b * bt.T;
-            for (int t = 0; t < len; t++) mk[t] = !r.special[row[t]];
             tokens += len;
+            for (int t = len; t < bt.T; t++) labels[(size_t)b * bt.T + t] = -1;
+            if (r.causal) {
+                causal_labels(row, labels + (size_t)b * bt.T, len);
+                continue;
+            }
+            for (int t = 0; t < len; t++) mk[t] = !r.special[row[t]];
             if (mlm_mask_sequence(row, labels + (size_t)b * bt.T, mk, len, c->mask_prob, mask_id,
                                   r.mc.vocab_size, &mrng) < 0) {
                 snprintf(err, errlen, "out of memory");

@@ -356,6 +356,74 @@ static void grad_check(const char *type, float dropout) {
     model_free(m);
 }
 
+/* Causal LM (gpt2): the decoder and the tied LM head (logits = h Eᵀ), every
+ * tensor, labels the next tokens of 3 sequences, padding ignored. */
+static void grad_check_gpt2(float dropout) {
+    ModelConfig cfg = tiny_config("bert", dropout);
+    snprintf(cfg.model_type, sizeof cfg.model_type, "gpt2");
+    snprintf(cfg.hidden_act, sizeof cfg.hidden_act, "gelu_new");
+    cfg.type_vocab_size = 0;
+    cfg.pad_token_id = -1;
+    cfg.layer_norm_eps = 1e-5f;
+    ModelOptions o = {.config = &cfg, .random_init = 1, .train_base = 1, .num_labels = 0,
+                      .max_batch = 3, .max_seq = 7, .init_seed = 3};
+    Model *m;
+    MlmHead *h;
+    char err[512];
+    ck_assert_msg(model_load(&m, backend_cpu(), &o, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(mlm_head_create(&h, m, 21, 5, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(mlm_head_params(h)->n, 0); /* tied: no tensors of its own */
+    randomise(&m->params, 17);
+    for (int i = 0; i < m->params.n; i++) { /* LayerNorm gains near 1 */
+        ParamTensor *p = &m->params.t[i];
+        if (p->ndim == 1 && strstr(p->name, "ln_") && strstr(p->name, ".weight"))
+            for (size_t k = 0; k < p->numel; k++) p->data[k] += 1.0f;
+    }
+    int32_t ids[21] = {2, 4, 7, 9, 4, 11, 3, 2, 8, 4, 3, 5, 0, 0, 2, 13, 17, 19, 4, 3, 0};
+    float mask[21] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0};
+    int lens[3] = {7, 5, 6};
+    int32_t labels[21];
+    for (int b = 0; b < 3; b++)
+        for (int t = 0; t < 7; t++)
+            labels[b * 7 + t] = t + 1 < lens[b] ? ids[b * 7 + t + 1] : -1;
+    Batch b = {.B = 3, .T = 7, .ids = ids, .mask = mask};
+    const uint64_t seed = 77;
+    model_zero_grad(m);
+    mlm_loss(m, h, &b, labels, 1, seed, 1);
+    int checked = 0;
+    uint64_t pick = 9;
+    const float eps = 1e-3f;
+    for (int i = 0; i < m->params.n; i++) {
+        ParamTensor *p = &m->params.t[i];
+        for (int s = 0; s < 4; s++) {
+            size_t k = (size_t)rng_below(&pick, p->numel);
+            /* wte: an input row and a label row (the tied head) */
+            if (strcmp(p->name, "wte.weight") == 0 && s == 0) k = (size_t)ids[2] * p->shape[1] + 1;
+            if (strcmp(p->name, "wte.weight") == 0 && s == 1) k = (size_t)labels[4] * p->shape[1] + 3;
+            if (strcmp(p->name, "wpe.weight") == 0) k = (size_t)s * p->shape[1] + s;
+            float old = p->data[k];
+            p->data[k] = old + eps;
+            double lp = mlm_loss(m, h, &b, labels, 1, seed, 0);
+            p->data[k] = old - eps;
+            double lm = mlm_loss(m, h, &b, labels, 1, seed, 0);
+            p->data[k] = old;
+            double num = (lp - lm) / (2.0 * eps), an = p->grad[k];
+            double tol = 2e-2 * fmax(fabs(num), fabs(an)) + 5e-4;
+            ck_assert_msg(fabs(num - an) <= tol, "gpt2 dropout %g: %s[%zu] analytic %.6g numeric %.6g",
+                          dropout, p->name, k, an, num);
+            checked++;
+        }
+    }
+    ck_assert_int_gt(checked, 100);
+    mlm_head_free(h);
+    model_free(m);
+}
+START_TEST(grad_gpt2_causal_lm) {
+    grad_check_gpt2(0.0f);
+    grad_check_gpt2(0.1f);
+}
+END_TEST
+
 START_TEST(grad_bert) { grad_check("bert", 0.0f); }
 END_TEST
 START_TEST(grad_bert_dropout) { grad_check("bert", 0.1f); }
@@ -653,6 +721,113 @@ START_TEST(roberta_written_directory) {
 }
 END_TEST
 
+/* gpt2 with GPT-2's own tokenizer (the asset root's files): causal-LM
+ * pretraining from the toy corpus, written as GPT2LMHeadModel (names, fused
+ * Conv1D c_attn), reloaded by model_load, and transformers'
+ * GPT2LMHeadModel gives the same next-token loss on the same batch. */
+START_TEST(gpt2_written_directory) {
+    char assets[512], tokdir[700];
+    if (fixture_assets(assets, sizeof assets) != 0) {
+        fprintf(stderr, "gpt2_written_directory: BILORA_ASSETS unset, skipped\n");
+        return;
+    }
+    snprintf(tokdir, sizeof tokdir, "%s/models/gpt2", assets);
+    Fixture fx;
+    fixture_make(&fx, 200);
+    write_file(fx.config, "{\"model_type\": \"gpt2\", \"vocab_size\": 50257, \"n_embd\": 32, "
+                          "\"n_layer\": 2, \"n_head\": 2, \"n_positions\": 64, \"resid_pdrop\": 0.0, "
+                          "\"embd_pdrop\": 0.0, \"attn_pdrop\": 0.0, \"activation_function\": "
+                          "\"gelu_new\", \"layer_norm_epsilon\": 1e-5}\n");
+    PretrainConfig c;
+    base_config(&c, &fx, 20);
+    snprintf(c.tokenizer, sizeof c.tokenizer, "%s", tokdir);
+    c.eval_every = 10;
+    Log lg;
+    char err[2048];
+    ck_assert_msg(run(&c, &lg, err, sizeof err) == 0, "%s", err);
+    ck_assert_ptr_nonnull(strstr(lg.infos, "causal-LM head"));
+    /* a fresh decoder predicts nearly uniformly over 50257 tokens; 20 steps
+     * on the toy language take it well below */
+    ck_assert_msg(fabs(lg.eval_loss[0] - log(50257.0)) < 0.3, "step-0 loss %.3f", lg.eval_loss[0]);
+    ck_assert_msg(lg.eval_loss[lg.nevals - 1] < lg.eval_loss[0] - 2.0, "held-out %.3f -> %.3f",
+                  lg.eval_loss[0], lg.eval_loss[lg.nevals - 1]);
+
+    char path[1024];
+    snprintf(path, sizeof path, "%s/model.safetensors", fx.out);
+    SafeTensors st;
+    ck_assert_msg(st_open(&st, path, err, sizeof err) == 0, "%s", err);
+    /* wte, wpe, 12 per layer, ln_f; every name under "transformer.", no lm_head (tied) */
+    ck_assert_int_eq(st.n, 2 + 12 * 2 + 2);
+    for (int i = 0; i < st.n; i++)
+        ck_assert_msg(strncmp(st.tensors[i].name, "transformer.", 12) == 0, "%s", st.tensors[i].name);
+    const StTensor *qkv = st_find(&st, "transformer.h.1.attn.c_attn.weight");
+    ck_assert(qkv && qkv->ndim == 2 && qkv->shape[0] == 32 && qkv->shape[1] == 96);
+    const StTensor *fc = st_find(&st, "transformer.h.0.mlp.c_fc.weight");
+    ck_assert(fc && fc->shape[0] == 32 && fc->shape[1] == 128); /* Conv1D: [in, out] */
+    st_close(&st);
+
+    Tokenizer *tok;
+    ck_assert_msg(tokenizer_load(&tok, fx.out, "gpt2", err, sizeof err) == 0, "%s", err);
+    Model *m;
+    ModelOptions base = {.model_dir = fx.out, .max_batch = 2, .max_seq = 32};
+    ck_assert_msg(model_load(&m, backend_cpu(), &base, err, sizeof err) == 0, "%s", err);
+    MlmHead *h;
+    ck_assert_msg(mlm_head_create(&h, m, 64, 0, err, sizeof err) == 0, "%s", err);
+    static const char *lines[2] = {"the big cat sees a small dog .", "the birds chase the cats ."};
+    int32_t *ids[2], *types[2];
+    int n[2], T = 0;
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(tokenizer_encode(tok, lines[i], NULL, 0, &ids[i], &types[i], &n[i], err,
+                                       sizeof err) == 0, "%s", err);
+        if (n[i] > T) T = n[i];
+    }
+    int32_t bid[64], labels[64], am[64];
+    float mask[64];
+    for (int i = 0; i < 2; i++)
+        for (int t = 0; t < T; t++) {
+            int in = t < n[i];
+            bid[i * T + t] = in ? ids[i][t] : tokenizer_pad_id(tok);
+            mask[i * T + t] = am[i * T + t] = in;
+            labels[i * T + t] = t + 1 < n[i] ? ids[i][t + 1] : -1;
+        }
+    Batch b = {.B = 2, .T = T, .ids = bid, .mask = mask};
+    double loss = mlm_loss(m, h, &b, labels, 0, 0, 0);
+    ck_assert(isfinite(loss));
+
+    const char *py = getenv("BILORA_PYTHON");
+    char venv[PATH_MAX + 32], script[PATH_MAX + 64];
+    snprintf(venv, sizeof venv, "%s/.venv/bin/python", start_cwd);
+    if (!py) py = venv;
+    snprintf(script, sizeof script, "%s/tests/reference/check_pretrained.py", start_cwd);
+    if (access(py, X_OK) != 0) {
+        fprintf(stderr, "gpt2_written_directory: %s not found, transformers check skipped\n", py);
+    } else {
+        char sample[1024];
+        snprintf(sample, sizeof sample, "%s.sample.json", fx.out);
+        FILE *sf = fopen(sample, "w");
+        ck_assert_ptr_nonnull(sf);
+        fprintf(sf, "{");
+        json_ints(sf, "input_ids", bid, 2, T, 0);
+        json_ints(sf, "attention_mask", am, 2, T, 0);
+        /* transformers shifts the labels itself: the inputs, -100 at padding */
+        int32_t hl[64];
+        for (int i = 0; i < 2 * T; i++) hl[i] = am[i] ? bid[i] : -1;
+        json_ints(sf, "labels", hl, 2, T, 1);
+        fprintf(sf, "\"loss\": %.9g, \"architecture\": \"GPT2LMHeadModel\"}\n", loss);
+        fclose(sf);
+        char cmd[3 * PATH_MAX];
+        snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' '%s'", py, script, fx.out, sample);
+        ck_assert_msg(system(cmd) == 0, "transformers disagrees with %s (see above): %s", fx.out, cmd);
+        unlink(sample);
+    }
+    for (int i = 0; i < 2; i++) { free(ids[i]); free(types[i]); }
+    mlm_head_free(h);
+    model_free(m);
+    tokenizer_free(tok);
+    fixture_rmdir(fx.root);
+}
+END_TEST
+
 static int files_equal(const char *a, const char *b) {
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
     int same = fa && fb;
@@ -772,9 +947,9 @@ START_TEST(refusals) {
     char err[2048];
     base_config(&c, &fx, 2);
     c.config[0] = 0;
-    snprintf(c.arch, sizeof c.arch, "gpt2");
+    snprintf(c.arch, sizeof c.arch, "gpt2"); /* with a WordPiece vocabulary: no <|endoftext|> */
     ck_assert_int_eq(run(&c, &lg, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "gpt2") && strstr(err, "decoder"), "%s", err);
+    ck_assert_msg(strstr(err, "causal-LM") && strstr(err, "end-of-text"), "%s", err);
 
     base_config(&c, &fx, 2);
     snprintf(c.corpus[0], sizeof c.corpus[0], "%s/nope.txt", fx.root);
@@ -827,10 +1002,12 @@ static Suite *suite(void) {
     tcase_add_test(t, grad_bert);
     tcase_add_test(t, grad_bert_dropout);
     tcase_add_test(t, grad_roberta);
+    tcase_add_test(t, grad_gpt2_causal_lm);
     tcase_add_test(t, fresh_loss_is_ln_vocab);
     tcase_add_test(t, short_run_lowers_heldout_loss);
     tcase_add_test(t, written_directory_reloads);
     tcase_add_test(t, roberta_written_directory);
+    tcase_add_test(t, gpt2_written_directory);
     tcase_add_test(t, resume_equals_uninterrupted);
     tcase_add_test(t, glue_corpus_train_split_only);
     tcase_add_test(t, refusals);

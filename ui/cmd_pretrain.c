@@ -120,7 +120,7 @@ int cmd_pretrain(int argc, char **argv) {
     int json = 0;
     char corpus_help[8] = "";
     Option opts[] = {
-        {"--arch", OPT_STR, c.arch, sizeof(c.arch), "bert | roberta (gpt2: not yet, no decoder)"},
+        {"--arch", OPT_STR, c.arch, sizeof(c.arch), "bert | roberta (masked LM) | gpt2 (causal LM)"},
         {"--size", OPT_STR, c.size, sizeof(c.size), "tiny (2x128) | mini (4x256) | small (4x512)"},
         {"--config", OPT_STR, c.config, sizeof(c.config), "config.json (file or directory) instead of --size"},
         {"--tokenizer", OPT_STR, c.tokenizer, sizeof(c.tokenizer), "tokenizer directory or model name on the asset path"},
@@ -133,7 +133,7 @@ int cmd_pretrain(int argc, char **argv) {
         {"--warmup-ratio", OPT_FLOAT, &c.warmup_ratio, 0, "fraction of steps of linear warm-up, then linear decay"},
         {"--weight-decay", OPT_FLOAT, &c.weight_decay, 0, "AdamW weight decay (not on biases, LayerNorm, embeddings)"},
         {"--max-grad-norm", OPT_FLOAT, &c.max_grad_norm, 0, "gradient-norm clipping (0: off)"},
-        {"--mask-prob", OPT_FLOAT, &c.mask_prob, 0, "fraction of tokens predicted (80% [MASK], 10% random, 10% kept)"},
+        {"--mask-prob", OPT_FLOAT, &c.mask_prob, 0, "masked LM: fraction of tokens predicted (80% [MASK], 10% random, 10% kept); gpt2 predicts every next token"},
         {"--holdout-ratio", OPT_FLOAT, &c.holdout_ratio, 0, "fraction of sequences held out for the held-out loss"},
         {"--dropout", OPT_FLOAT, &c.dropout, 0, "hidden and attention dropout (written to config.json)"},
         {"--seed", OPT_U64, &c.seed, 0, "seed of initialisation, held-out split, data order, masks, dropout"},
@@ -181,10 +181,11 @@ int cmd_pretrain(int argc, char **argv) {
     if (rc == 1) {
         options_help(stdout,
                      "usage: bilora pretrain --tokenizer DIR --corpus SRC... --steps N --out DIR\n"
-                     "                       [--arch bert|roberta] [--size tiny|mini|small | "
+                     "                       [--arch bert|roberta|gpt2] [--size tiny|mini|small | "
                      "--config FILE] [flags]\n\n"
-                     "Masked-LM pretraining (BERT's 15%, 80/10/10) from random initialisation;\n"
-                     "writes a Hugging Face model directory (BertForMaskedLM / RobertaForMaskedLM).",
+                     "Pretraining from random initialisation: masked LM for the encoders (BERT's\n"
+                     "15%, 80/10/10), causal LM (next token) for gpt2. Writes a Hugging Face model\n"
+                     "directory (BertForMaskedLM / RobertaForMaskedLM / GPT2LMHeadModel).",
                      opts, n);
         return 0;
     }

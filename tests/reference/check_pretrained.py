@@ -3,7 +3,9 @@
 usage: check_pretrained.py MODEL_DIR SAMPLE_JSON
 
 SAMPLE_JSON (written by tests/test_pretrain.c) holds one masked batch and the
-MLM loss bilora computed for it:
+MLM loss bilora computed for it (for GPT2LMHeadModel: a plain batch, labels the
+inputs with -100 at padding, which transformers shifts, and the causal-LM
+loss; no token_type_ids or mask_id):
   {"input_ids": [[...]], "token_type_ids": [[...]], "attention_mask": [[...]],
    "labels": [[...]] (-100 where not predicted), "loss": float,
    "architecture": "BertForMaskedLM", "mask_id": int}
@@ -25,7 +27,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
-from transformers import AutoModelForMaskedLM, AutoTokenizer  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer  # noqa: E402
 
 
 def main() -> int:
@@ -36,7 +38,9 @@ def main() -> int:
     with open(sample_path) as f:
         sample = json.load(f)
 
-    model, info = AutoModelForMaskedLM.from_pretrained(model_dir, output_loading_info=True)
+    causal = sample["architecture"] == "GPT2LMHeadModel"
+    auto = AutoModelForCausalLM if causal else AutoModelForMaskedLM
+    model, info = auto.from_pretrained(model_dir, output_loading_info=True)
     problems = {k: v for k, v in info.items() if v}
     if problems:
         print(f"loading {model_dir}: {problems}", file=sys.stderr)
@@ -47,23 +51,28 @@ def main() -> int:
               f"expected {sample['architecture']}", file=sys.stderr)
         return 1
     tok = AutoTokenizer.from_pretrained(model_dir)
-    if tok.mask_token_id != sample["mask_id"]:
+    if causal:
+        if tok.eos_token != "<|endoftext|>":
+            print(f"tokenizer: eos {tok.eos_token!r}, expected <|endoftext|>", file=sys.stderr)
+            return 1
+    elif tok.mask_token_id != sample["mask_id"]:
         print(f"tokenizer: mask id {tok.mask_token_id}, bilora used {sample['mask_id']}",
               file=sys.stderr)
         return 1
 
     model.eval()
     with torch.no_grad():
+        kw = {} if causal else {"token_type_ids": torch.tensor(sample["token_type_ids"])}
         out = model(
             input_ids=torch.tensor(sample["input_ids"]),
-            token_type_ids=torch.tensor(sample["token_type_ids"]),
             attention_mask=torch.tensor(sample["attention_mask"]),
             labels=torch.tensor(sample["labels"]),
+            **kw,
         )
     hf = float(out.loss)
     ours = float(sample["loss"])
     print(f"{type(model).__name__} from {model_dir}: no missing/unexpected weights; "
-          f"MLM loss transformers {hf:.6f} bilora {ours:.6f}")
+          f"{'LM' if causal else 'MLM'} loss transformers {hf:.6f} bilora {ours:.6f}")
     if not math.isfinite(hf) or abs(hf - ours) > 1e-4 * max(1.0, abs(hf)):
         print(f"MLM loss differs: transformers {hf:.7f}, bilora {ours:.7f}", file=sys.stderr)
         return 1
