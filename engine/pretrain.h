@@ -1,6 +1,13 @@
-/* Masked-LM pretraining of an encoder from random initialisation, writing a
- * Hugging Face model directory (config.json, model.safetensors with
- * BertForMaskedLM / RobertaForMaskedLM names, tokenizer files).
+/* Masked-LM pretraining of an encoder (and causal-LM pretraining of the
+ * gpt2 decoder) from random initialisation, writing a Hugging Face model
+ * directory (config.json, model.safetensors with BertForMaskedLM /
+ * RobertaForMaskedLM / GPT2LMHeadModel names, tokenizer files).
+ *
+ * gpt2: every sentence is followed by <|endoftext|> and the stream is cut
+ * into seq_len pieces; every position predicts the next token of its piece;
+ * the head is the tied decoder alone (logits = h Eᵀ, GPT2LMHeadModel's
+ * lm_head), so it has no tensors of its own. The rest of this comment is
+ * about the encoders.
  *
  * The recipe is BERT's: of the non-special tokens of each sequence, 15% are
  * chosen (exactly round(15%), at least one, as BERT's create_pretraining_data
