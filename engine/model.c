@@ -56,6 +56,7 @@ struct ModelActs {
     float *emb_sum, *emb_ln, *emb_mean, *emb_rstd, *x0;
     LayerActs *L;
     float *hidden, *lnf_mean, *lnf_rstd; /* gpt2: ln_f of the last layer */
+    int32_t *last_idx;                   /* gpt2 head: row b*T + last kept position */
     /* head */
     float *first, *first_d, *pooled, *pooled_d, *logits, *dlogits, *loss_rows;
     /* backward scratch */
@@ -272,7 +273,16 @@ static void layout(Layout *L) {
     if (!m->is_roberta) base_linear(L, &m->pooler, "pooler.dense", C, C);
     }
     if (m->num_labels > 0) {
-        if (m->is_roberta) {
+        if (m->is_gpt2) { /* GPT2ForSequenceClassification: score, no bias */
+            char name[2 * PARAM_NAME_MAX];
+            Linear *lin = &m->head_out;
+            lin->in = C;
+            lin->out = m->num_labels;
+            snprintf(name, sizeof(name), "score.weight");
+            lin->w = train_tensor(L, name, 2, m->num_labels, C, &lin->dw, GROUP_LOWER, 1);
+            lin->b = lin->db = NULL;
+            lin->adapter = NULL;
+        } else if (m->is_roberta) {
             head_linear(L, &m->head_dense, "classifier.dense", C, C);
             head_linear(L, &m->head_out, "classifier.out_proj", C, m->num_labels);
         } else {
@@ -285,6 +295,7 @@ static void layout(Layout *L) {
     a->type_ids = (int32_t *)take(&L->acts, N);
     a->pos_ids = (int32_t *)take(&L->acts, N);
     a->labels_i = (int32_t *)take(&L->acts, B);
+    a->last_idx = (int32_t *)take(&L->acts, B);
     a->mask = take(&L->acts, N);
     a->labels_f = take(&L->acts, B);
     a->emb_sum = take(&L->acts, N * C);
@@ -449,9 +460,20 @@ static int load_weights_gpt2(Model *m, SafeTensors *st, const char *path, uint64
     for (int i = 0; i < m->params.n && rc == 0; i++) {
         ParamTensor *p = &m->params.t[i];
         if (strstr(p->name, ".lora_")) continue;
-        if (strncmp(p->name, "score.", 6) == 0) { /* a fresh head, as HF starts one */
-            if (p->ndim == 2) init_normal(m->be, p->data, p->numel, 0.02, rng);
-            else m->be->zero(p->data, sizeof(float) * p->numel);
+        if (strncmp(p->name, "score.", 6) == 0) {
+            /* a GPT2ForSequenceClassification head with this label count is
+             * loaded; otherwise a fresh one, as Hugging Face starts it */
+            const StTensor *t = st_find(st, p->name);
+            if (t && t->ndim == 2 && t->shape[0] == p->shape[0] && t->shape[1] == p->shape[1]) {
+                float *buf = malloc(sizeof(float) * p->numel);
+                if (!buf) { snprintf(err, errlen, "out of memory"); rc = -1; break; }
+                st_read_f32(st, t, buf);
+                m->be->upload(p->data, buf, sizeof(float) * p->numel);
+                free(buf);
+                used[t - st->tensors] = 1;
+            } else {
+                init_normal(m->be, p->data, p->numel, 0.02, rng);
+            }
             continue;
         }
         char name[PARAM_NAME_MAX + 16], full[PARAM_NAME_MAX + 32];
@@ -653,12 +675,6 @@ int model_load(Model **out, const Backend *be, const ModelOptions *opt, char *er
     m->is_roberta = strcmp(m->cfg.model_type, "roberta") == 0;
     m->is_gpt2 = strcmp(m->cfg.model_type, "gpt2") == 0;
     m->num_labels = opt->num_labels;
-    if (m->is_gpt2 && m->num_labels > 0) {
-        snprintf(err, errlen, "%s: sequence classification on gpt2 is not built yet (the decoder "
-                 "runs as a language model: bilora pretrain --arch gpt2, bilora forward)", src);
-        free(m);
-        return -1;
-    }
     m->max_batch = opt->max_batch > 0 ? opt->max_batch : 1;
     m->max_seq = opt->max_seq > 0 ? opt->max_seq : 128;
     int pos_limit = m->cfg.max_position_embeddings - (m->is_roberta ? m->cfg.pad_token_id + 1 : 0);
@@ -754,10 +770,10 @@ static void linear_fwd(const Backend *be, Linear *l, const float *x, float *y, i
     if (l->adapter && l->adapter->form == ADAPTER_DORA) {
         /* DoRA scales the base and LoRA paths together; the bias stays outside */
         adapter_forward(be, l->adapter, x, y, N, train, seed);
-        be->add_bias(y, l->b, N, l->out);
+        if (l->b) be->add_bias(y, l->b, N, l->out);
         return;
     }
-    be->add_bias(y, l->b, N, l->out);
+    if (l->b) be->add_bias(y, l->b, N, l->out);
     if (l->adapter) adapter_forward(be, l->adapter, x, y, N, train, seed);
 }
 
@@ -945,6 +961,20 @@ int model_forward(Model *m, const Batch *bt, int train, uint64_t step_seed, char
 
     if (m->is_gpt2) {
         decoder_forward(m, B, T, train, step_seed);
+        if (m->num_labels > 0) {
+            /* GPT2ForSequenceClassification scores the last token: here the
+             * last one the attention mask keeps (right padding) */
+            int32_t idx[B];
+            for (int b = 0; b < B; b++) {
+                int last = T - 1;
+                if (bt->mask)
+                    while (last > 0 && bt->mask[b * T + last] == 0.0f) last--;
+                idx[b] = b * T + last;
+            }
+            be->upload(a->last_idx, idx, sizeof(int32_t) * B);
+            be->embedding_fwd(a->first, a->last_idx, a->hidden, B, C, 0);
+            linear_fwd(be, &m->head_out, a->first, a->logits, B, train, 0);
+        }
         return 0;
     }
 
@@ -1045,6 +1075,13 @@ void model_backward(Model *m, uint64_t step_seed) {
     const int B = m->cur_B, T = m->cur_T, C = c->hidden_size, L = c->num_hidden_layers;
     const float hp = c->hidden_dropout_prob;
     uint64_t s1 = site_seed(step_seed, L, SITE_HEAD1), s2 = site_seed(step_seed, L, SITE_HEAD2);
+    if (m->is_gpt2) { /* logits = score(hidden[last]) */
+        linear_bwd(be, &m->head_out, a->first, a->dlogits, a->dfirst, 0, B, 0, NULL);
+        be->zero(a->dx, sizeof(float) * (size_t)B * T * C);
+        be->embedding_bwd(a->dx, a->dfirst, a->last_idx, B, C);
+        decoder_backward(m, a->dx, step_seed);
+        return;
+    }
     /* head: logits = out(drop(tanh(dense(...)))) */
     linear_bwd(be, &m->head_out, a->pooled_d, a->dlogits, a->dpooled, 0, B, 0, NULL);
     be->dropout_bwd(a->dpooled, a->dpooled, (size_t)B * C, hp, s2);

@@ -126,6 +126,63 @@ END_TEST
  * transposed at load, ln_f */
 START_TEST(gpt2_two_layers) { compare_model("gpt2-2l-random", 0); }
 END_TEST
+/* GPT2ForSequenceClassification: score (no bias) on the last token */
+START_TEST(gpt2_classifier) { compare_model("gpt2-cls-random", 1); }
+END_TEST
+
+/* Right padding does not move the GPT-2 head: two reference lines batched
+ * together, the shorter padded with <|endoftext|>, give each line's logits
+ * as transformers computed them for the line alone. */
+START_TEST(gpt2_classifier_padded_batch) {
+    const char *name = "gpt2-cls-random";
+    char model_dir[1024], ref_path[1024], err[1024];
+    snprintf(model_dir, sizeof(model_dir), "%s/models/%s", fixture_ref_dir(), name);
+    snprintf(ref_path, sizeof(ref_path), "%s/forward/%s.safetensors", fixture_ref_dir(), name);
+    need_file(ref_path);
+    SafeTensors ref;
+    ck_assert_msg(st_open(&ref, ref_path, err, sizeof(err)) == 0, "%s", err);
+    ModelOptions mo = {.model_dir = model_dir, .max_batch = 2, .max_seq = 64, .num_labels = 2};
+    Model *m;
+    ck_assert_msg(model_load(&m, backend_cpu(), &mo, err, sizeof(err)) == 0, "%s", err);
+    const int lines[2] = {1, 0}; /* "The capital of France is Paris." and "Hello world" */
+    int n[2], T = 0;
+    float *ids[2];
+    for (int i = 0; i < 2; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "ids.%d", lines[i]);
+        const StTensor *t = st_find(&ref, key);
+        ck_assert(t != NULL);
+        n[i] = (int)t->numel;
+        ids[i] = malloc(sizeof(float) * n[i]);
+        st_read_f32(&ref, t, ids[i]);
+        if (n[i] > T) T = n[i];
+    }
+    ck_assert_int_ne(n[0], n[1]);
+    int32_t bid[128];
+    float mask[128];
+    for (int i = 0; i < 2; i++)
+        for (int t = 0; t < T; t++) {
+            bid[i * T + t] = t < n[i] ? (int32_t)ids[i][t] : 50256;
+            mask[i * T + t] = t < n[i];
+        }
+    Batch bt = {.B = 2, .T = T, .ids = bid, .mask = mask};
+    ck_assert_msg(model_forward(m, &bt, 0, 0, err, sizeof(err)) == 0, "%s", err);
+    float got[4];
+    m->be->download(got, model_logits(m), sizeof(got));
+    for (int i = 0; i < 2; i++) {
+        char key[32];
+        float want[2];
+        snprintf(key, sizeof(key), "logits.%d", lines[i]);
+        st_read_f32(&ref, st_find(&ref, key), want);
+        double e = rel_err(got + 2 * i, want, 2);
+        ck_assert_msg(e < 1e-4, "row %d (line %d, %d of %d tokens): logits (%g, %g) vs HF alone (%g, %g)",
+                      i, lines[i], n[i], T, got[2 * i], got[2 * i + 1], want[0], want[1]);
+        free(ids[i]);
+    }
+    model_free(m);
+    st_close(&ref);
+}
+END_TEST
 
 /* `bilora forward` end to end: the command's output file equals the reference. */
 START_TEST(forward_command) {
@@ -171,6 +228,8 @@ int main(void) {
     tcase_add_test(tc, bert_prefixed_classifier);
     tcase_add_test(tc, bert_f16_checkpoint);
     tcase_add_test(tc, gpt2_two_layers);
+    tcase_add_test(tc, gpt2_classifier);
+    tcase_add_test(tc, gpt2_classifier_padded_batch);
     tcase_add_test(tc, forward_command);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -140,7 +140,14 @@ static double gpt2_loss(Model *m, const Batch *b, const float *w, uint64_t seed)
     for (int i = 0; i < b->B * b->T * m->cfg.hidden_size; i++) s += (double)w[i] * h[i];
     return s;
 }
-static void grad_check_gpt2(float dropout, int train_base, AdapterForm form) {
+static double gpt2_head_loss(Model *m, const Batch *b, uint64_t seed) {
+    char err[256];
+    ck_assert_msg(model_forward(m, b, 1, seed, err, sizeof(err)) == 0, "%s", err);
+    return model_loss(m, b, 1.0f, NULL);
+}
+/* classes 0: the projection loss on the hidden states; > 0: the
+ * GPT2ForSequenceClassification head on the last kept token */
+static void grad_check_gpt2(float dropout, int train_base, AdapterForm form, int classes) {
     ModelConfig c = {.vocab_size = 23, .hidden_size = 8, .num_hidden_layers = 2,
                      .num_attention_heads = 2, .intermediate_size = 12,
                      .max_position_embeddings = 20, .type_vocab_size = 0, .pad_token_id = -1,
@@ -149,6 +156,7 @@ static void grad_check_gpt2(float dropout, int train_base, AdapterForm form) {
     snprintf(c.model_type, sizeof(c.model_type), "gpt2");
     snprintf(c.hidden_act, sizeof(c.hidden_act), "gelu_new");
     ModelOptions o = {.config = &c, .random_init = 1, .max_batch = 3, .max_seq = 6,
+                      .num_labels = classes,
                       .adapter = {.rank = 2, .alpha = 4, .dropout = dropout, .form = form,
                                   .lambda = LAMBDA_SOFTMAX, .bilevel = form != ADAPTER_LORA,
                                   .targets = TARGET_QUERY | TARGET_VALUE | TARGET_OUTPUT |
@@ -172,15 +180,20 @@ static void grad_check_gpt2(float dropout, int train_base, AdapterForm form) {
         double std = strstr(p->name, "wte") || strstr(p->name, "wpe") ? 1.0 : 1.0 / sqrt((double)p->shape[1]);
         for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(std * rng_normal(&wr));
     }
-    Batch b = small_batch(3);
+    Batch b = small_batch(classes > 0 ? classes : 3);
     const int n = b.B * b.T * c.hidden_size;
     float *w = malloc(sizeof(float) * n);
     uint64_t rng = 11;
     for (int i = 0; i < n; i++) w[i] = (float)rng_normal(&rng);
     const uint64_t seed = 77;
     model_zero_grad(m);
-    gpt2_loss(m, &b, w, seed);
-    model_backward_from_hidden(m, w, seed);
+    if (classes > 0) {
+        gpt2_head_loss(m, &b, seed);
+        model_backward(m, seed);
+    } else {
+        gpt2_loss(m, &b, w, seed);
+        model_backward_from_hidden(m, w, seed);
+    }
     for (int l = 0; l < c.num_hidden_layers; l++)
         for (int t = 0; t < TARGET_COUNT; t++) m->layers[l].adapters[t].norm_frozen = 1;
     int checked = 0;
@@ -195,9 +208,9 @@ static void grad_check_gpt2(float dropout, int train_base, AdapterForm form) {
             if (strcmp(p->name, "wpe.weight") == 0) k = (size_t)(s % 6) * p->shape[1] + s;
             float old = p->data[k];
             p->data[k] = old + eps;
-            double lp = gpt2_loss(m, &b, w, seed);
+            double lp = classes > 0 ? gpt2_head_loss(m, &b, seed) : gpt2_loss(m, &b, w, seed);
             p->data[k] = old - eps;
-            double lm = gpt2_loss(m, &b, w, seed);
+            double lm = classes > 0 ? gpt2_head_loss(m, &b, seed) : gpt2_loss(m, &b, w, seed);
             p->data[k] = old;
             double num = (lp - lm) / (2.0 * eps), an = p->grad[k];
             /* the loss sums 144 float32 outputs: ~1e-3 of rounding noise in num */
@@ -213,10 +226,12 @@ static void grad_check_gpt2(float dropout, int train_base, AdapterForm form) {
     model_free(m);
 }
 START_TEST(grad_gpt2) {
-    grad_check_gpt2(0.0f, 1, ADAPTER_LORA);  /* every base weight and every LoRA tensor */
-    grad_check_gpt2(0.1f, 1, ADAPTER_LORA);  /* with dropout everywhere */
-    grad_check_gpt2(0.0f, 0, ADAPTER_SVD);
-    grad_check_gpt2(0.0f, 0, ADAPTER_DORA);
+    grad_check_gpt2(0.0f, 1, ADAPTER_LORA, 0);  /* every base weight and every LoRA tensor */
+    grad_check_gpt2(0.1f, 1, ADAPTER_LORA, 0);  /* with dropout everywhere */
+    grad_check_gpt2(0.0f, 0, ADAPTER_SVD, 0);
+    grad_check_gpt2(0.0f, 0, ADAPTER_DORA, 0);
+    grad_check_gpt2(0.0f, 1, ADAPTER_LORA, 3);  /* the classification head, padded rows */
+    grad_check_gpt2(0.1f, 0, ADAPTER_SVD, 1);   /* regression (MSE) through the head */
 }
 END_TEST
 

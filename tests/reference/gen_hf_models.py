@@ -15,7 +15,7 @@ OUT_DIR/forward/NAME.safetensors, for line i (0-based):
     token_type_ids.<i>  float32 [T]      segment ids (all 0 for RoBERTa, which has none)
     hidden.<i>          float32 [T, H]   last_hidden_state of the base encoder, model.eval(),
                                          batch of one, no padding, attention mask all ones
-    logits.<i>          float32 [L]      (bert-tiny-cls-random only) classification logits
+    logits.<i>          float32 [L]      (bert-tiny-cls-random, gpt2-cls-random) classification logits
 
 Models (each is HF's random init under torch.manual_seed(0), then seeded Gaussian noise added
 to EVERY parameter: LayerNorm weights + N(0, 0.1^2), biases and LayerNorm biases + N(0, 0.05^2),
@@ -40,6 +40,9 @@ is not the identity, biases are not zero and attention is neither flat nor one-h
                          gelu_new, V=50257); saved names carry "transformer." (Conv1D weights
                          [in, out], fused c_attn), lm_head tied and so not stored; hidden is
                          GPT2Model's last_hidden_state (after ln_f); tokenizer GPT2TokenizerFast.
+  gpt2-cls-random        GPT2ForSequenceClassification, gpt2 config with n_layer=2, n_embd=128,
+                         n_head=4, num_labels=2, pad_token_id=eos (50256); score.weight [2,128]
+                         (no bias); logits = score(hidden at the last token).
 
 Outputs that exist and are newer than this script and hf_common.py are kept.
 """

@@ -32,6 +32,7 @@ MODEL_NAMES = [
     "bert-tiny-cls-random",
     "roberta-2l-random",
     "gpt2-2l-random",
+    "gpt2-cls-random",
 ]
 
 BERT_TOKENIZER_FILES = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
@@ -189,6 +190,7 @@ def model_spec(name):
         "bert-tiny-cls-random": ("bert-tiny", "BertForSequenceClassification", BERT_TOKENIZER_FILES, 3),
         "roberta-2l-random": ("roberta-base", "RobertaModel", ROBERTA_TOKENIZER_FILES, 2),
         "gpt2-2l-random": ("gpt2", "GPT2LMHeadModel", GPT2_TOKENIZER_FILES, 4),
+        "gpt2-cls-random": ("gpt2", "GPT2ForSequenceClassification", GPT2_TOKENIZER_FILES, 5),
     }
     if name not in specs:
         die(f"unknown model {name!r}; known: {', '.join(specs)}")
@@ -199,7 +201,8 @@ def build_model(name, assets):
     """The in-memory fp32 model (eval mode) for a model name. Deterministic."""
     import torch
     from transformers import (BertConfig, BertForSequenceClassification, BertModel, GPT2Config,
-                              GPT2LMHeadModel, RobertaConfig, RobertaModel)
+                              GPT2ForSequenceClassification, GPT2LMHeadModel, RobertaConfig,
+                              RobertaModel)
 
     asset_dir, arch, tok_files, noise_seed = model_spec(name)
     cfg_path = assets / "models" / asset_dir / "config.json"
@@ -215,6 +218,12 @@ def build_model(name, assets):
         cfg = GPT2Config.from_json_file(str(cfg_path))
         cfg.n_layer = 2
         model = GPT2LMHeadModel(cfg)  # saved with the "transformer." prefix, lm_head tied
+    elif arch == "GPT2ForSequenceClassification":
+        cfg = GPT2Config.from_json_file(str(cfg_path))
+        cfg.n_layer, cfg.n_embd, cfg.n_head = 2, 128, 4  # small: the head is what is checked
+        cfg.num_labels = 2
+        cfg.pad_token_id = cfg.eos_token_id  # as GPT-2 is fine-tuned: pad with <|endoftext|>
+        model = GPT2ForSequenceClassification(cfg)
     elif arch == "BertModel":
         cfg = BertConfig.from_json_file(str(cfg_path))
         model = BertModel(cfg)
@@ -247,7 +256,8 @@ def load_tokenizer(model_dir):
 def load_saved_model(model_dir):
     """Reload a saved model dir with from_pretrained (fp32, eval)."""
     import torch
-    from transformers import BertForSequenceClassification, BertModel, GPT2LMHeadModel, RobertaModel
+    from transformers import (BertForSequenceClassification, BertModel, GPT2ForSequenceClassification,
+                              GPT2LMHeadModel, RobertaModel)
 
     cfg = json.loads((Path(model_dir) / "config.json").read_text())
     cls = {
@@ -255,6 +265,7 @@ def load_saved_model(model_dir):
         "BertForSequenceClassification": BertForSequenceClassification,
         "RobertaModel": RobertaModel,
         "GPT2LMHeadModel": GPT2LMHeadModel,
+        "GPT2ForSequenceClassification": GPT2ForSequenceClassification,
     }[cfg["architectures"][0]]
     model = cls.from_pretrained(str(model_dir), torch_dtype=torch.float32)
     model.eval()
@@ -337,9 +348,9 @@ def ensure_model(out, name, assets, verbose=True):
             ids = enc["input_ids"]
             tt = enc.get("token_type_ids", torch.zeros_like(ids))
             kwargs = {k: v for k, v in enc.items()}
-            is_cls = arch == "BertForSequenceClassification"
-            is_lm = arch == "GPT2LMHeadModel"
-            encoder = ref.bert if is_cls else ref.transformer if is_lm else ref
+            is_cls = arch in ("BertForSequenceClassification", "GPT2ForSequenceClassification")
+            is_lm = arch.startswith("GPT2")
+            encoder = ref.transformer if is_lm else ref.bert if is_cls else ref
             hidden = encoder(**kwargs).last_hidden_state[0]
             tensors[f"ids.{i}"] = ids[0].to(torch.float32)
             tensors[f"token_type_ids.{i}"] = tt[0].to(torch.float32)
@@ -348,7 +359,7 @@ def ensure_model(out, name, assets, verbose=True):
                 tensors[f"logits.{i}"] = ref(**kwargs).logits[0].to(torch.float32)
             # Sanity: the in-memory fp32 model agrees with the reloaded one
             # (for f16: the difference is what fp16 rounding of the weights costs).
-            mem_hidden = (mem.bert if is_cls else mem.transformer if is_lm else mem)(
+            mem_hidden = (mem.transformer if is_lm else mem.bert if is_cls else mem)(
                 **kwargs).last_hidden_state[0]
             max_diff_mem = max(max_diff_mem, (mem_hidden - hidden).abs().max().item())
             max_tokens = max(max_tokens, ids.shape[1])
