@@ -8,7 +8,7 @@ BUILD   := build
 CFLAGS  ?= -O2 -g
 # -fno-math-errno: sqrtf without errno, so loops with it vectorise (same results)
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -fopenmp -fno-math-errno -D_POSIX_C_SOURCE=200809L -I.
-LDLIBS  := -lopenblas -lcjson -lpcre2-8 -lutf8proc -lcurl -lzip -lz -lncursesw -lpthread -lm
+LDLIBS  := -lopenblas -lcjson -lcsv -lpcre2-8 -lutf8proc -lcurl -lzip -lz -lncursesw -lpthread -lm
 TESTLIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
 
 NVCC    ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)

@@ -3,6 +3,8 @@
  * directory. See pretrain.h for the recipe. */
 #include "engine/pretrain.h"
 
+#include "datasets/e2e.h"
+
 #include "datasets/glue.h"
 #include "datasets/tokenizer.h"
 #include "engine/assets.h"
@@ -634,6 +636,22 @@ static int add_glue_task(TokStream *s, const Tokenizer *tok, const char *dir,
     return rc;
 }
 
+/* The E2E training set's references (trainset.csv only: dev and test text
+ * must stay unseen). The meaning representations are attribute lists, not
+ * text, and each repeats over ~8 references: they are left out. */
+static int add_e2e(TokStream *s, const Tokenizer *tok, const char *dir, char *err, size_t errlen) {
+    E2ESplit sp;
+    if (e2e_load(dir, "train", &sp, err, errlen) != 0) return -1;
+    int rc = 0;
+    for (int i = 0; i < sp.n && rc == 0; i++) {
+        char where[PATH_MAX + 64];
+        snprintf(where, sizeof where, "%s/trainset.csv line %d", dir, sp.ex[i].line);
+        rc = stream_add(s, tok, sp.ex[i].ref, where, err, errlen);
+    }
+    e2e_split_free(&sp);
+    return rc;
+}
+
 /* One --corpus entry: a text file, a GLUE task directory, or a task name. */
 static int add_corpus(TokStream *s, const Tokenizer *tok, const char *name,
                       const PretrainCallbacks *cb, char *err, size_t errlen) {
@@ -641,9 +659,26 @@ static int add_corpus(TokStream *s, const Tokenizer *tok, const char *name,
     char dir[PATH_MAX];
     const GlueTaskInfo *task = NULL;
     const char *kind;
+    char e2e_probe[PATH_MAX + 32];
+    snprintf(e2e_probe, sizeof e2e_probe, "%s/trainset.csv", name);
     if (is_file(name)) {
         if (add_text_file(s, tok, name, err, errlen) != 0) return -1;
         kind = "text";
+    } else if (strcmp(name, "e2e") == 0 || (is_dir(name) && is_file(e2e_probe))) {
+        char e2[2048];
+        if (strcmp(name, "e2e") == 0) {
+            if (assets_find_task("e2e", dir, sizeof dir, e2, sizeof e2) != 0) {
+                snprintf(err, errlen, "--corpus e2e: %s (bilora fetch e2e downloads it)", e2);
+                return -1;
+            }
+        } else {
+            snprintf(dir, sizeof dir, "%s", name);
+        }
+        if (add_e2e(s, tok, dir, err, errlen) != 0) return -1;
+        kind = "E2E train references";
+        info(cb, "corpus %s (%s, %s): %zu sentences, %zu tokens", name, kind, dir,
+             s->n_sent - before_sent, s->n - before_tok);
+        return 0;
     } else {
         if (is_dir(name)) {
             const char *base = strrchr(name, '/');
@@ -659,9 +694,9 @@ static int add_corpus(TokStream *s, const Tokenizer *tok, const char *name,
             snprintf(dir, sizeof dir, "%s", name);
         } else {
             const char *tn = strncmp(name, "glue/", 5) == 0 ? name + 5 : name;
-            if (strcmp(name, "e2e") == 0 || strncmp(name, "e2e/", 4) == 0) {
-                snprintf(err, errlen, "--corpus %s: this build has no E2E reader yet; give the "
-                         "E2E training text as a plain text file instead", name);
+            if (strncmp(name, "e2e/", 4) == 0) {
+                snprintf(err, errlen, "--corpus %s: E2E is one corpus, \"e2e\" (its train "
+                         "references); dev and test text are never pretrained on", name);
                 return -1;
             }
             task = glue_task_info(tn);

@@ -3,7 +3,7 @@
 # Used by `make`, `make run`, `make test` and .ci/run alike.
 set -euo pipefail
 pkgs=(build-essential pkg-config libopenblas-dev libcjson-dev check libsubunit-dev
-      libpcre2-dev libutf8proc-dev libncursesw5-dev libcurl4-openssl-dev libzip-dev zlib1g-dev
+      libcsv-dev libpcre2-dev libutf8proc-dev libncursesw5-dev libcurl4-openssl-dev libzip-dev zlib1g-dev
       python3 python3-venv python3-numpy python3-torch tmux)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -922,19 +922,36 @@ START_TEST(glue_corpus_train_split_only) {
     write_file(p, "not\ta\tGLUE\tfile\n");
     snprintf(p, sizeof p, "%s/test.tsv", d);
     write_file(p, "x\n");
+    /* E2E: the train references only; dev and test garbage */
+    snprintf(d, sizeof d, "%s/assets/data/e2e", fx.root);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", d);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(p, sizeof p, "%s/trainset.csv", d);
+    f = fopen(p, "w");
+    fprintf(f, "mr,ref\n");
+    for (int i = 0; i < 7; i++) fprintf(f, "\"name[A], food[Thai]\",\"the cat sees a dog .\"\n");
+    fclose(f);
+    snprintf(p, sizeof p, "%s/devset.csv", d);
+    write_file(p, "garbage\n");
+    snprintf(p, sizeof p, "%s/testset_w_refs.csv", d);
+    write_file(p, "\"\n");
     snprintf(p, sizeof p, "%s/assets", fx.root);
     setenv("BILORA_ASSETS", p, 1);
     PretrainConfig c;
     base_config(&c, &fx, 2);
     snprintf(c.corpus[0], sizeof c.corpus[0], "glue/MRPC");
     snprintf(c.corpus[1], sizeof c.corpus[1], "%s", fx.corpus);
-    c.n_corpus = 2;
+    snprintf(c.corpus[2], sizeof c.corpus[2], "e2e");
+    c.n_corpus = 3;
     Log lg;
     char err[2048];
     ck_assert_msg(run(&c, &lg, err, sizeof err) == 0, "%s", err);
     /* 40 rows, two sentences each: 6 + 9 tokens */
     ck_assert_msg(strstr(lg.infos, "corpus glue/MRPC (GLUE train split") &&
                   strstr(lg.infos, "80 sentences, 600 tokens"), "%s", lg.infos);
+    /* 7 references of 6 tokens; the meaning representations are not text */
+    ck_assert_msg(strstr(lg.infos, "corpus e2e (E2E train references") &&
+                  strstr(lg.infos, "7 sentences, 42 tokens"), "%s", lg.infos);
     fixture_rmdir(fx.root);
 }
 END_TEST
@@ -957,9 +974,9 @@ START_TEST(refusals) {
     ck_assert_msg(strstr(err, "nope.txt") && strstr(err, "no such file"), "%s", err);
 
     base_config(&c, &fx, 2);
-    snprintf(c.corpus[0], sizeof c.corpus[0], "e2e");
+    snprintf(c.corpus[0], sizeof c.corpus[0], "e2e/dev"); /* only the train references */
     ck_assert_int_eq(run(&c, &lg, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "E2E"), "%s", err);
+    ck_assert_msg(strstr(err, "E2E") && strstr(err, "never pretrained on"), "%s", err);
 
     base_config(&c, &fx, 2);
     make_config(fx.config, "bert", 50, 0.0f); /* smaller than the tokenizer's vocabulary */

@@ -124,7 +124,7 @@ int cmd_pretrain(int argc, char **argv) {
         {"--size", OPT_STR, c.size, sizeof(c.size), "tiny (2x128) | mini (4x256) | small (4x512)"},
         {"--config", OPT_STR, c.config, sizeof(c.config), "config.json (file or directory) instead of --size"},
         {"--tokenizer", OPT_STR, c.tokenizer, sizeof(c.tokenizer), "tokenizer directory or model name on the asset path"},
-        {"--corpus", OPT_STR, corpus_help, sizeof(corpus_help), "text files and/or glue/TASK (train split only); several may follow"},
+        {"--corpus", OPT_STR, corpus_help, sizeof(corpus_help), "text files, glue/TASK and/or e2e (train splits only); several may follow"},
         {"--out", OPT_STR, c.out, sizeof(c.out), "model directory to write (checkpoints go to OUT.partial/)"},
         {"--steps", OPT_LONG, &c.steps, 0, "optimizer steps"},
         {"--batch-size", OPT_INT, &c.batch_size, 0, "sequences per step"},
