@@ -32,6 +32,11 @@ echo "results: $model, $steps steps, batch $batch, max length $seq; $jobs at a t
 # 9.8 ex/s with 1 thread, 11.4 with 2; these GEMMs do not scale across
 # cores). Timings (s/run) are then per single-thread run.
 if [ "$jobs" -gt 1 ]; then export OPENBLAS_NUM_THREADS=1; fi
+# Every run of a results folder uses one binary: the first call copies
+# ./bilora into the folder, later calls (other tasks, resumed runs) use that
+# copy, so rebuilding the working tree does not mix versions in one table.
+bin="$out/bilora"
+if [ ! -x "$bin" ]; then cp ./bilora "$bin" || exit 1; echo "  binary: ./bilora copied to $bin" >&2; fi
 run_one() { # task method seed
   local t=$1 m=$2 s=$3 extra=()
   case $m in
@@ -41,7 +46,7 @@ run_one() { # task method seed
   esac
   local log="$out/$t-$m-$s.jsonl" t0=$SECONDS
   [ -s "$log" ] && grep -q '"event":"done"' "$log" && return 0 # kept from an earlier call
-  ./bilora train --model "$model" --task "$t" --method "$m" --rank 8 --steps "$steps" --batch-size "$batch" \
+  "$bin" train --model "$model" --task "$t" --method "$m" --rank 8 --steps "$steps" --batch-size "$batch" \
     --max-seq-len "$seq" --lr 1e-3 --eval-every "$steps" --eval-train-examples 512 --seed "$s" \
     "${extra[@]}" --json > "$log" 2> "$out/$t-$m-$s.err" || { echo "  $t $m seed $s: failed (see $out/$t-$m-$s.err)" >&2; return 0; }
   echo "  $t $m seed $s: $((SECONDS - t0)) s" >&2
