@@ -83,15 +83,31 @@ static void cpu_scale(float *x, float a, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] *= a;
 }
 
-/* GELU, erf form (BERT's "gelu"): x * Φ(x). */
-static void cpu_gelu_fwd(float *y, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+/* erf by Abramowitz & Stegun 7.1.28: 1 − (1 + a1 x + … + a6 x⁶)^−16 for
+ * x ≥ 0, odd in x; absolute error ≤ 3e-7, so GELU's is ≤ 1.5e-7·|x|. A
+ * polynomial, a division and four squarings vectorise, where libm's erff is
+ * a scalar call: it was 12% of a MiniLM training step. */
+static inline float erf_as(float x) {
+    float a = fabsf(x);
+    float p = 1.0f + a * (0.0705230784f + a * (0.0422820123f + a * (0.0092705272f +
+                     a * (0.0001520143f + a * (0.0002765672f + a * 0.0000430638f)))));
+    p = p * p; p = p * p; p = p * p; p = p * p; /* p^16 */
+    return copysignf(1.0f - 1.0f / p, x);
 }
+
+/* GELU, erf form (BERT's "gelu"): x * Φ(x). */
+static void cpu_gelu_fwd(float *restrict y, const float *restrict x, size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erf_as(x[i] * 0.70710678118654752f));
+}
+/* dx may equal dy (the engine calls it in place): element i reads dy[i]
+ * before it writes dx[i], so the loop is still free of dependences. */
 static void cpu_gelu_bwd(float *dx, const float *x, const float *dy, size_t n) {
     const float inv_sqrt_2pi = 0.3989422804014327f;
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float xi = x[i];
-        float cdf = 0.5f * (1.0f + erff(xi * 0.70710678118654752f));
+        float cdf = 0.5f * (1.0f + erf_as(xi * 0.70710678118654752f));
         float pdf = inv_sqrt_2pi * expf(-0.5f * xi * xi);
         dx[i] = dy[i] * (cdf + xi * pdf);
     }
