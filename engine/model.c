@@ -177,49 +177,54 @@ static void attach_adapter(Layout *L, Linear *lin, Adapter *ad, const char *pref
     lin->adapter = ad;
 }
 
-/* GPT-2's parameters under its own names (GPT2Model's, without the
- * "transformer." prefix); q, k and v are views of the checkpoint's fused
- * c_attn, named c_attn.q / c_attn.k / c_attn.v here. */
-static void layout_gpt2(Layout *L) {
+/* One layer's names: the prefix of layer l ("encoder.layer.%d" /
+ * "h.%d"), the six linears' suffixes in TARGET order, and the two
+ * LayerNorms'. */
+typedef struct {
+    const char *layer_fmt;
+    const char *linear[TARGET_COUNT];
+    const char *ln1, *ln2;
+} LayerNames;
+
+static const LayerNames ENCODER_NAMES = {
+    "encoder.layer.%d",
+    {"attention.self.query", "attention.self.key", "attention.self.value",
+     "attention.output.dense", "intermediate.dense", "output.dense"},
+    "attention.output.LayerNorm", "output.LayerNorm"};
+/* GPT2Model's names without "transformer."; q, k and v are views of the
+ * checkpoint's fused c_attn, named c_attn.q / c_attn.k / c_attn.v here. */
+static const LayerNames DECODER_NAMES = {
+    "h.%d",
+    {"attn.c_attn.q", "attn.c_attn.k", "attn.c_attn.v", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"},
+    "ln_1", "ln_2"};
+
+/* Registers layer l's linears, LayerNorms and adapters. */
+static void layout_layer(Layout *L, int l, const LayerNames *nm) {
     Model *m = L->m;
-    const ModelConfig *c = &m->cfg;
-    const int C = c->hidden_size, I = c->intermediate_size;
+    const int C = m->cfg.hidden_size, I = m->cfg.intermediate_size;
     const size_t N = (size_t)m->max_batch * m->max_seq;
-    char p[PARAM_NAME_MAX];
-    m->wte = base_tensor(L, "wte.weight", 2, c->vocab_size, C, &m->dwte, 0);
-    m->wpe = base_tensor(L, "wpe.weight", 2, c->max_position_embeddings, C, &m->dwpe, 0);
-    for (int l = 0; l < c->num_hidden_layers; l++) {
-        Layer *ly = &m->layers[l];
-        struct { Linear *lin; const char *suffix; int in, out; } lins[TARGET_COUNT] = {
-            {&ly->q, "attn.c_attn.q", C, C},
-            {&ly->k, "attn.c_attn.k", C, C},
-            {&ly->v, "attn.c_attn.v", C, C},
-            {&ly->o, "attn.c_proj", C, C},
-            {&ly->inter, "mlp.c_fc", C, I},
-            {&ly->out, "mlp.c_proj", I, C},
-        };
-        snprintf(p, sizeof(p), "h.%d.ln_1.weight", l);
-        ly->ln1_g = base_tensor(L, p, 1, C, 1, &ly->dln1_g, 0);
-        snprintf(p, sizeof(p), "h.%d.ln_1.bias", l);
-        ly->ln1_b = base_tensor(L, p, 1, C, 1, &ly->dln1_b, 0);
-        for (int t = 0; t < TARGET_COUNT; t++) {
-            snprintf(p, sizeof(p), "h.%d.%s", l, lins[t].suffix);
-            base_linear(L, lins[t].lin, p, lins[t].in, lins[t].out);
-            lins[t].lin->adapter = NULL;
-        }
-        snprintf(p, sizeof(p), "h.%d.ln_2.weight", l);
-        ly->ln2_g = base_tensor(L, p, 1, C, 1, &ly->dln2_g, 0);
-        snprintf(p, sizeof(p), "h.%d.ln_2.bias", l);
-        ly->ln2_b = base_tensor(L, p, 1, C, 1, &ly->dln2_b, 0);
-        if (m->adapter.rank > 0)
-            for (int t = 0; t < TARGET_COUNT; t++)
-                if (m->adapter.targets & (1 << t)) {
-                    snprintf(p, sizeof(p), "h.%d.%s", l, lins[t].suffix);
-                    attach_adapter(L, lins[t].lin, &ly->adapters[t], p, N);
-                }
+    Layer *ly = &m->layers[l];
+    Linear *lins[TARGET_COUNT] = {&ly->q, &ly->k, &ly->v, &ly->o, &ly->inter, &ly->out};
+    const int in[TARGET_COUNT] = {C, C, C, C, C, I}, out[TARGET_COUNT] = {C, C, C, C, I, C};
+    char lp[64], p[PARAM_NAME_MAX];
+    snprintf(lp, sizeof(lp), nm->layer_fmt, l);
+    for (int t = 0; t < TARGET_COUNT; t++) {
+        snprintf(p, sizeof(p), "%s.%s", lp, nm->linear[t]);
+        base_linear(L, lins[t], p, in[t], out[t]);
+        lins[t]->adapter = NULL;
     }
-    m->lnf_g = base_tensor(L, "ln_f.weight", 1, C, 1, &m->dlnf_g, 0);
-    m->lnf_b = base_tensor(L, "ln_f.bias", 1, C, 1, &m->dlnf_b, 0);
+    float **g[4] = {&ly->ln1_g, &ly->ln1_b, &ly->ln2_g, &ly->ln2_b};
+    float **dg[4] = {&ly->dln1_g, &ly->dln1_b, &ly->dln2_g, &ly->dln2_b};
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof(p), "%s.%s.%s", lp, i < 2 ? nm->ln1 : nm->ln2, i % 2 ? "bias" : "weight");
+        *g[i] = base_tensor(L, p, 1, C, 1, dg[i], 0);
+    }
+    if (m->adapter.rank > 0)
+        for (int t = 0; t < TARGET_COUNT; t++)
+            if (m->adapter.targets & (1 << t)) {
+                snprintf(p, sizeof(p), "%s.%s", lp, nm->linear[t]);
+                attach_adapter(L, lins[t], &ly->adapters[t], p, N);
+            }
 }
 
 static void layout(Layout *L) {
@@ -228,49 +233,23 @@ static void layout(Layout *L) {
     const int C = c->hidden_size, I = c->intermediate_size, H = c->num_attention_heads;
     const size_t B = m->max_batch, T = m->max_seq, N = B * T;
     struct ModelActs *a = m->a;
-    char p[PARAM_NAME_MAX];
 
     if (m->is_gpt2) {
-        layout_gpt2(L);
+        m->wte = base_tensor(L, "wte.weight", 2, c->vocab_size, C, &m->dwte, 0);
+        m->wpe = base_tensor(L, "wpe.weight", 2, c->max_position_embeddings, C, &m->dwpe, 0);
+        for (int l = 0; l < c->num_hidden_layers; l++) layout_layer(L, l, &DECODER_NAMES);
+        m->lnf_g = base_tensor(L, "ln_f.weight", 1, C, 1, &m->dlnf_g, 0);
+        m->lnf_b = base_tensor(L, "ln_f.bias", 1, C, 1, &m->dlnf_b, 0);
     } else {
-    m->wte = base_tensor(L, "embeddings.word_embeddings.weight", 2, c->vocab_size, C, &m->dwte, 0);
-    m->wpe = base_tensor(L, "embeddings.position_embeddings.weight", 2, c->max_position_embeddings,
-                         C, &m->dwpe, 0);
-    m->wtt = base_tensor(L, "embeddings.token_type_embeddings.weight", 2, c->type_vocab_size, C,
-                         &m->dwtt, 0);
-    m->emb_ln_g = base_tensor(L, "embeddings.LayerNorm.weight", 1, C, 1, &m->demb_ln_g, 0);
-    m->emb_ln_b = base_tensor(L, "embeddings.LayerNorm.bias", 1, C, 1, &m->demb_ln_b, 0);
-    for (int l = 0; l < c->num_hidden_layers; l++) {
-        Layer *ly = &m->layers[l];
-        struct { Linear *lin; const char *suffix; int in, out; } lins[TARGET_COUNT] = {
-            {&ly->q, "attention.self.query", C, C},
-            {&ly->k, "attention.self.key", C, C},
-            {&ly->v, "attention.self.value", C, C},
-            {&ly->o, "attention.output.dense", C, C},
-            {&ly->inter, "intermediate.dense", C, I},
-            {&ly->out, "output.dense", I, C},
-        };
-        for (int t = 0; t < TARGET_COUNT; t++) {
-            snprintf(p, sizeof(p), "encoder.layer.%d.%s", l, lins[t].suffix);
-            base_linear(L, lins[t].lin, p, lins[t].in, lins[t].out);
-            lins[t].lin->adapter = NULL;
-        }
-        snprintf(p, sizeof(p), "encoder.layer.%d.attention.output.LayerNorm.weight", l);
-        ly->ln1_g = base_tensor(L, p, 1, C, 1, &ly->dln1_g, 0);
-        snprintf(p, sizeof(p), "encoder.layer.%d.attention.output.LayerNorm.bias", l);
-        ly->ln1_b = base_tensor(L, p, 1, C, 1, &ly->dln1_b, 0);
-        snprintf(p, sizeof(p), "encoder.layer.%d.output.LayerNorm.weight", l);
-        ly->ln2_g = base_tensor(L, p, 1, C, 1, &ly->dln2_g, 0);
-        snprintf(p, sizeof(p), "encoder.layer.%d.output.LayerNorm.bias", l);
-        ly->ln2_b = base_tensor(L, p, 1, C, 1, &ly->dln2_b, 0);
-        if (m->adapter.rank > 0)
-            for (int t = 0; t < TARGET_COUNT; t++)
-                if (m->adapter.targets & (1 << t)) {
-                    snprintf(p, sizeof(p), "encoder.layer.%d.%s", l, lins[t].suffix);
-                    attach_adapter(L, lins[t].lin, &ly->adapters[t], p, N);
-                }
-    }
-    if (!m->is_roberta) base_linear(L, &m->pooler, "pooler.dense", C, C);
+        m->wte = base_tensor(L, "embeddings.word_embeddings.weight", 2, c->vocab_size, C, &m->dwte, 0);
+        m->wpe = base_tensor(L, "embeddings.position_embeddings.weight", 2,
+                             c->max_position_embeddings, C, &m->dwpe, 0);
+        m->wtt = base_tensor(L, "embeddings.token_type_embeddings.weight", 2, c->type_vocab_size, C,
+                             &m->dwtt, 0);
+        m->emb_ln_g = base_tensor(L, "embeddings.LayerNorm.weight", 1, C, 1, &m->demb_ln_g, 0);
+        m->emb_ln_b = base_tensor(L, "embeddings.LayerNorm.bias", 1, C, 1, &m->demb_ln_b, 0);
+        for (int l = 0; l < c->num_hidden_layers; l++) layout_layer(L, l, &ENCODER_NAMES);
+        if (!m->is_roberta) base_linear(L, &m->pooler, "pooler.dense", C, C);
     }
     if (m->num_labels > 0) {
         if (m->is_gpt2) { /* GPT2ForSequenceClassification: score, no bias */
@@ -812,16 +791,54 @@ static void gelu_bwd(const Model *m, float *dx, const float *x, const float *dy,
     else m->be->gelu_bwd(dx, x, dy, n);
 }
 
+/* The attention sub-block: res_out = resid + drop(Attn(in) Woᵀ + bo). */
+static void attention_block(Model *m, int l, const float *in, const float *resid, float *res_out,
+                            int causal, int B, int T, int train, uint64_t step_seed) {
+    const Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    struct ModelActs *a = m->a;
+    Layer *ly = &m->layers[l];
+    LayerActs *la = &a->L[l];
+    const int N = B * T, C = c->hidden_size, H = c->num_attention_heads, D = C / H;
+    const float hp = train ? c->hidden_dropout_prob : 0.0f;
+    const float ap = train ? c->attention_probs_dropout_prob : 0.0f;
+    uint64_t s_ad = site_seed(step_seed, l, SITE_ADAPTER);
+    linear_fwd(be, &ly->q, in, la->q, N, train, s_ad + 0);
+    linear_fwd(be, &ly->k, in, la->k, N, train, s_ad + 1);
+    linear_fwd(be, &ly->v, in, la->v, N, train, s_ad + 2);
+    be->attention_fwd(la->ctx, la->probs, la->q, la->k, la->v, C, a->mask, B, T, H, D, causal, ap,
+                      site_seed(step_seed, l, SITE_ATTN));
+    linear_fwd(be, &ly->o, la->ctx, a->tmp, N, train, s_ad + 3);
+    be->dropout_fwd(res_out, a->tmp, (size_t)N * C, hp, site_seed(step_seed, l, SITE_ATTN_OUT));
+    be->axpy(res_out, 1.0f, resid, (size_t)N * C);
+}
+
+/* The feed-forward sub-block: res_out = resid + drop(gelu(in Wiᵀ + bi) Wfᵀ + bf). */
+static void ffn_block(Model *m, int l, const float *in, const float *resid, float *res_out, int N,
+                      int train, uint64_t step_seed) {
+    const Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    struct ModelActs *a = m->a;
+    Layer *ly = &m->layers[l];
+    LayerActs *la = &a->L[l];
+    const float hp = train ? c->hidden_dropout_prob : 0.0f;
+    uint64_t s_ad = site_seed(step_seed, l, SITE_ADAPTER);
+    linear_fwd(be, &ly->inter, in, la->inter_pre, N, train, s_ad + 4);
+    gelu_fwd(m, la->inter_act, la->inter_pre, (size_t)N * c->intermediate_size);
+    linear_fwd(be, &ly->out, la->inter_act, a->tmp, N, train, s_ad + 5);
+    be->dropout_fwd(res_out, a->tmp, (size_t)N * c->hidden_size, hp,
+                    site_seed(step_seed, l, SITE_FFN_OUT));
+    be->axpy(res_out, 1.0f, resid, (size_t)N * c->hidden_size);
+}
+
 /* GPT-2: token + position embeddings, pre-LN layers with causal attention,
  * ln_f. Inputs (ids, pos_ids, mask) are already on the device. */
 static void decoder_forward(Model *m, int B, int T, int train, uint64_t step_seed) {
     const Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
     struct ModelActs *a = m->a;
-    const int N = B * T, C = c->hidden_size, I = c->intermediate_size;
-    const int H = c->num_attention_heads, D = C / H;
+    const int N = B * T, C = c->hidden_size;
     const float hp = train ? c->hidden_dropout_prob : 0.0f;
-    const float ap = train ? c->attention_probs_dropout_prob : 0.0f;
     be->embedding_fwd(a->emb_sum, a->ids, m->wte, N, C, 0);
     be->embedding_fwd(a->emb_sum, a->pos_ids, m->wpe, N, C, 1);
     be->dropout_fwd(a->x0, a->emb_sum, (size_t)N * C, hp, site_seed(step_seed, 0, SITE_EMB));
@@ -829,24 +846,12 @@ static void decoder_forward(Model *m, int B, int T, int train, uint64_t step_see
     for (int l = 0; l < c->num_hidden_layers; l++) {
         Layer *ly = &m->layers[l];
         LayerActs *la = &a->L[l];
-        uint64_t s_ad = site_seed(step_seed, l, SITE_ADAPTER);
         be->layernorm_fwd(la->h1, la->mean1, la->rstd1, x, ly->ln1_g, ly->ln1_b, N, C,
                           c->layer_norm_eps);
-        linear_fwd(be, &ly->q, la->h1, la->q, N, train, s_ad + 0);
-        linear_fwd(be, &ly->k, la->h1, la->k, N, train, s_ad + 1);
-        linear_fwd(be, &ly->v, la->h1, la->v, N, train, s_ad + 2);
-        be->attention_fwd(la->ctx, la->probs, la->q, la->k, la->v, C, a->mask, B, T, H, D, 1, ap,
-                          site_seed(step_seed, l, SITE_ATTN));
-        linear_fwd(be, &ly->o, la->ctx, a->tmp, N, train, s_ad + 3);
-        be->dropout_fwd(la->res1, a->tmp, (size_t)N * C, hp, site_seed(step_seed, l, SITE_ATTN_OUT));
-        be->axpy(la->res1, 1.0f, x, (size_t)N * C);
+        attention_block(m, l, la->h1, x, la->res1, 1, B, T, train, step_seed);
         be->layernorm_fwd(la->h2, la->mean2, la->rstd2, la->res1, ly->ln2_g, ly->ln2_b, N, C,
                           c->layer_norm_eps);
-        linear_fwd(be, &ly->inter, la->h2, la->inter_pre, N, train, s_ad + 4);
-        gelu_fwd(m, la->inter_act, la->inter_pre, (size_t)N * I);
-        linear_fwd(be, &ly->out, la->inter_act, a->tmp, N, train, s_ad + 5);
-        be->dropout_fwd(la->out, a->tmp, (size_t)N * C, hp, site_seed(step_seed, l, SITE_FFN_OUT));
-        be->axpy(la->out, 1.0f, la->res1, (size_t)N * C);
+        ffn_block(m, l, la->h2, la->res1, la->out, N, train, step_seed);
         x = la->out;
     }
     be->layernorm_fwd(a->hidden, a->lnf_mean, a->lnf_rstd, x, m->lnf_g, m->lnf_b, N, C,
@@ -903,8 +908,7 @@ int model_forward(Model *m, const Batch *bt, int train, uint64_t step_seed, char
     const Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
     struct ModelActs *a = m->a;
-    const int B = bt->B, T = bt->T, N = B * T, C = c->hidden_size, I = c->intermediate_size;
-    const int H = c->num_attention_heads, D = C / H;
+    const int B = bt->B, T = bt->T, N = B * T, C = c->hidden_size;
     if (B > m->max_batch || T > m->max_seq || B <= 0 || T <= 0) {
         snprintf(err, errlen, "batch %d x %d exceeds the model's allocation %d x %d", B, T,
                  m->max_batch, m->max_seq);
@@ -957,7 +961,6 @@ int model_forward(Model *m, const Batch *bt, int train, uint64_t step_seed, char
     }
 
     const float hp = train ? c->hidden_dropout_prob : 0.0f;
-    const float ap = train ? c->attention_probs_dropout_prob : 0.0f;
 
     if (m->is_gpt2) {
         decoder_forward(m, B, T, train, step_seed);
@@ -990,22 +993,10 @@ int model_forward(Model *m, const Batch *bt, int train, uint64_t step_seed, char
     for (int l = 0; l < c->num_hidden_layers; l++) {
         Layer *ly = &m->layers[l];
         LayerActs *la = &a->L[l];
-        uint64_t s_ad = site_seed(step_seed, l, SITE_ADAPTER);
-        linear_fwd(be, &ly->q, x, la->q, N, train, s_ad + 0);
-        linear_fwd(be, &ly->k, x, la->k, N, train, s_ad + 1);
-        linear_fwd(be, &ly->v, x, la->v, N, train, s_ad + 2);
-        be->attention_fwd(la->ctx, la->probs, la->q, la->k, la->v, C, a->mask, B, T, H, D, 0, ap,
-                          site_seed(step_seed, l, SITE_ATTN));
-        linear_fwd(be, &ly->o, la->ctx, a->tmp, N, train, s_ad + 3);
-        be->dropout_fwd(la->res1, a->tmp, (size_t)N * C, hp, site_seed(step_seed, l, SITE_ATTN_OUT));
-        be->axpy(la->res1, 1.0f, x, (size_t)N * C);
+        attention_block(m, l, x, x, la->res1, 0, B, T, train, step_seed);
         be->layernorm_fwd(la->h1, la->mean1, la->rstd1, la->res1, ly->ln1_g, ly->ln1_b, N, C,
                           c->layer_norm_eps);
-        linear_fwd(be, &ly->inter, la->h1, la->inter_pre, N, train, s_ad + 4);
-        gelu_fwd(m, la->inter_act, la->inter_pre, (size_t)N * I);
-        linear_fwd(be, &ly->out, la->inter_act, a->tmp, N, train, s_ad + 5);
-        be->dropout_fwd(la->res2, a->tmp, (size_t)N * C, hp, site_seed(step_seed, l, SITE_FFN_OUT));
-        be->axpy(la->res2, 1.0f, la->h1, (size_t)N * C);
+        ffn_block(m, l, la->h1, la->h1, la->res2, N, train, step_seed);
         be->layernorm_fwd(la->out, la->mean2, la->rstd2, la->res2, ly->ln2_g, ly->ln2_b, N, C,
                           c->layer_norm_eps);
         x = la->out;
