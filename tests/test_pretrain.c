@@ -278,6 +278,39 @@ static void randomise(const ParamList *l, uint64_t seed) {
     }
 }
 
+/* Central differences against p->grad for 4 elements of every tensor of
+ * `all`; the word embeddings (wte) are probed at an input row (the model
+ * path) and a label row (the tied decoder path) besides random rows, wpe at
+ * used positions. Returns how many elements were checked. */
+static int fd_check(const ParamList *all, Model *m, MlmHead *h, const Batch *b,
+                    const int32_t *ids, const int32_t *labels, uint64_t seed, const char *what) {
+    int checked = 0;
+    uint64_t pick = 9;
+    const float eps = 1e-3f;
+    for (int i = 0; i < all->n; i++) {
+        ParamTensor *p = &all->t[i];
+        int emb = strstr(p->name, "word_embeddings") || strcmp(p->name, "wte.weight") == 0;
+        for (int s = 0; s < 4; s++) {
+            size_t k = (size_t)rng_below(&pick, p->numel);
+            if (emb && s == 0) k = (size_t)ids[2] * p->shape[1] + 1;
+            if (emb && s == 1) k = (size_t)labels[4] * p->shape[1] + 3;
+            if (strcmp(p->name, "wpe.weight") == 0) k = (size_t)s * p->shape[1] + s;
+            float old = p->data[k];
+            p->data[k] = old + eps;
+            double lp = mlm_loss(m, h, b, labels, 1, seed, 0);
+            p->data[k] = old - eps;
+            double lm = mlm_loss(m, h, b, labels, 1, seed, 0);
+            p->data[k] = old;
+            double num = (lp - lm) / (2.0 * eps), an = p->grad[k];
+            double tol = 2e-2 * fmax(fabs(num), fabs(an)) + 5e-4;
+            ck_assert_msg(fabs(num - an) <= tol, "%s: %s[%zu] analytic %.6g numeric %.6g", what,
+                          p->name, k, an, num);
+            checked++;
+        }
+    }
+    return checked;
+}
+
 static void grad_check(const char *type, float dropout) {
     ModelConfig cfg = tiny_config(type, dropout);
     int rob = strcmp(type, "roberta") == 0;
@@ -320,30 +353,9 @@ static void grad_check(const char *type, float dropout) {
     model_zero_grad(m);
     mlm_head_zero_grad(h);
     mlm_loss(m, h, &b, labels, 1, seed, 1);
-    int checked = 0;
-    uint64_t pick = 9;
-    const float eps = 1e-3f;
-    for (int i = 0; i < all.n; i++) {
-        ParamTensor *p = &all.t[i];
-        for (int s = 0; s < 4; s++) {
-            size_t k = (size_t)rng_below(&pick, p->numel);
-            /* word embeddings: an input row (the encoder path) and a label
-             * row (the tied decoder path) besides random rows */
-            if (strstr(p->name, "word_embeddings") && s == 0) k = (size_t)ids[2] * p->shape[1] + 1;
-            if (strstr(p->name, "word_embeddings") && s == 1) k = (size_t)labels[4] * p->shape[1] + 3;
-            float old = p->data[k];
-            p->data[k] = old + eps;
-            double lp = mlm_loss(m, h, &b, labels, 1, seed, 0);
-            p->data[k] = old - eps;
-            double lm = mlm_loss(m, h, &b, labels, 1, seed, 0);
-            p->data[k] = old;
-            double num = (lp - lm) / (2.0 * eps), an = p->grad[k];
-            double tol = 2e-2 * fmax(fabs(num), fabs(an)) + 5e-4;
-            ck_assert_msg(fabs(num - an) <= tol, "%s dropout %g: %s[%zu] analytic %.6g numeric %.6g",
-                          type, dropout, p->name, k, an, num);
-            checked++;
-        }
-    }
+    char what[64];
+    snprintf(what, sizeof what, "%s dropout %g", type, dropout);
+    int checked = fd_check(&all, m, h, &b, ids, labels, seed, what);
     ck_assert_int_gt(checked, 150);
     /* the head's tensors are named as Hugging Face's checkpoints name them */
     ck_assert_ptr_nonnull(param_list_find(mlm_head_params(h),
@@ -390,30 +402,9 @@ static void grad_check_gpt2(float dropout) {
     const uint64_t seed = 77;
     model_zero_grad(m);
     mlm_loss(m, h, &b, labels, 1, seed, 1);
-    int checked = 0;
-    uint64_t pick = 9;
-    const float eps = 1e-3f;
-    for (int i = 0; i < m->params.n; i++) {
-        ParamTensor *p = &m->params.t[i];
-        for (int s = 0; s < 4; s++) {
-            size_t k = (size_t)rng_below(&pick, p->numel);
-            /* wte: an input row and a label row (the tied head) */
-            if (strcmp(p->name, "wte.weight") == 0 && s == 0) k = (size_t)ids[2] * p->shape[1] + 1;
-            if (strcmp(p->name, "wte.weight") == 0 && s == 1) k = (size_t)labels[4] * p->shape[1] + 3;
-            if (strcmp(p->name, "wpe.weight") == 0) k = (size_t)s * p->shape[1] + s;
-            float old = p->data[k];
-            p->data[k] = old + eps;
-            double lp = mlm_loss(m, h, &b, labels, 1, seed, 0);
-            p->data[k] = old - eps;
-            double lm = mlm_loss(m, h, &b, labels, 1, seed, 0);
-            p->data[k] = old;
-            double num = (lp - lm) / (2.0 * eps), an = p->grad[k];
-            double tol = 2e-2 * fmax(fabs(num), fabs(an)) + 5e-4;
-            ck_assert_msg(fabs(num - an) <= tol, "gpt2 dropout %g: %s[%zu] analytic %.6g numeric %.6g",
-                          dropout, p->name, k, an, num);
-            checked++;
-        }
-    }
+    char what[64];
+    snprintf(what, sizeof what, "gpt2 dropout %g", dropout);
+    int checked = fd_check(&m->params, m, h, &b, ids, labels, seed, what);
     ck_assert_int_gt(checked, 100);
     mlm_head_free(h);
     model_free(m);
