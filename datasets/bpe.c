@@ -125,6 +125,12 @@ static int32_t byte_to_unicode(int b) {
     return 256 + k;
 }
 
+int tok_bpe_unicode_to_byte(int32_t cp) {
+    for (int b = 0; b < 256; b++)
+        if (byte_to_unicode(b) == cp) return b;
+    return -1;
+}
+
 int tok_bpe_finish(Tokenizer *t, char *err, size_t errlen) {
     for (int b = 0; b < 256; b++) {
         char u[4];

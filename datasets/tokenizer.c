@@ -1169,3 +1169,65 @@ const char *tokenizer_id_to_token(const Tokenizer *t, int id) {
     if (!t || id < 0 || id >= t->n_ids) return NULL;
     return t->id_to_token[id];
 }
+
+static const TokAdded *added_of(const Tokenizer *t, int id) {
+    for (int i = 0; i < t->n_added; i++)
+        if (t->added[i].id == id) return &t->added[i];
+    return NULL;
+}
+
+char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, int n, int skip_special, char *err,
+                       size_t errlen) {
+    size_t cap = 64, len = 0;
+    for (int i = 0; i < n; i++) {
+        const char *s = tokenizer_id_to_token(t, ids[i]);
+        if (!s) {
+            snprintf(err, errlen, "token id %d at position %d is outside the vocabulary (%d ids)",
+                     ids[i], i, t->n_ids);
+            return NULL;
+        }
+        cap += strlen(s) + 2;
+    }
+    char *out = malloc(cap);
+    if (!out) { snprintf(err, errlen, "out of memory"); return NULL; }
+    for (int i = 0; i < n; i++) {
+        const char *s = t->id_to_token[ids[i]];
+        const TokAdded *ad = added_of(t, ids[i]);
+        int special = ad ? ad->special : (ids[i] == t->cls_id || ids[i] == t->sep_id ||
+                                          ids[i] == t->pad_id || ids[i] == t->mask_id);
+        if (special && skip_special) continue;
+        if (ad || t->kind == TOKENIZER_WORDPIECE) {
+            /* added tokens are their content; WordPiece pieces join with a
+             * space unless they continue a word */
+            size_t sl = strlen(s);
+            if (!ad && t->wp_prefix_len && strncmp(s, t->wp_prefix, t->wp_prefix_len) == 0) {
+                s += t->wp_prefix_len;
+                sl -= t->wp_prefix_len;
+            } else if (t->kind == TOKENIZER_WORDPIECE && len > 0) {
+                out[len++] = ' ';
+            }
+            memcpy(out + len, s, sl);
+            len += sl;
+            continue;
+        }
+        /* byte-level BPE: every character stands for one byte */
+        const unsigned char *u = (const unsigned char *)s;
+        size_t ul = strlen(s);
+        while (ul > 0) {
+            int32_t cp;
+            int k = tok_utf8_decode(u, ul, &cp);
+            int b = k > 0 ? tok_bpe_unicode_to_byte(cp) : -1;
+            if (b < 0) {
+                free(out);
+                snprintf(err, errlen, "token %d (\"%s\") holds a character that stands for no byte",
+                         ids[i], s);
+                return NULL;
+            }
+            out[len++] = (char)b;
+            u += k;
+            ul -= (size_t)k;
+        }
+    }
+    out[len] = 0;
+    return out;
+}

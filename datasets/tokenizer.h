@@ -46,4 +46,12 @@ int tokenizer_unk_id(const Tokenizer *t);   /* -1 when absent */
 /* The token string of an id (as in the vocabulary), NULL when out of range. */
 const char *tokenizer_id_to_token(const Tokenizer *t, int id);
 
+/* The text of ids, as `tokenizers` decodes them: byte-level BPE undoes
+ * GPT-2's byte-to-character map (so decode(encode(s)) == s); WordPiece joins
+ * the pieces with spaces, "##" continuations without. skip_special drops
+ * special tokens ([CLS], <|endoftext|>, ...). A malloc'd string; NULL with a
+ * message for an id outside the vocabulary. */
+char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, int n, int skip_special, char *err,
+                       size_t errlen);
+
 #endif

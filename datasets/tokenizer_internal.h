@@ -55,6 +55,10 @@ typedef struct {
 
 int tok_ids_push(TokIds *a, int32_t id);
 
+/* The byte a GPT-2 stand-in character means (the inverse of
+ * bytes_to_unicode); -1 for a character that stands for no byte. */
+int tok_bpe_unicode_to_byte(int32_t cp);
+
 /* ---- added tokens (special tokens matched in raw text before the model) ---- */
 typedef struct {
     char *content;      /* as written in the tokenizer files */

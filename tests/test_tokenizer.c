@@ -607,6 +607,61 @@ static char **read_sst2_train(int *n) {
     return v;
 }
 
+/* Decoding: byte-level BPE is lossless, so decode(encode(s)) == s for every
+ * SST-2 train sentence with gpt2's and roberta's tokenizers (specials
+ * skipped); WordPiece joins "##" pieces back into words. */
+START_TEST(test_decode_round_trip) {
+    if (!have_assets()) return;
+    int n;
+    char **texts = read_sst2_train(&n);
+    const char *models[][2] = {{"gpt2", "gpt2"}, {"roberta-base", "roberta"}};
+    for (int m = 0; m < 2; m++) {
+        Tokenizer *t = load_model(models[m][0], models[m][1]);
+        for (int i = 0; i < n; i += 7) {
+            int32_t *ids, *types;
+            int k;
+            char err[512];
+            ck_assert_msg(tokenizer_encode(t, texts[i], NULL, 0, &ids, &types, &k, err, sizeof err) == 0,
+                          "%s", err);
+            char *back = tokenizer_decode(t, ids, k, 1, err, sizeof err);
+            ck_assert_msg(back != NULL, "%s", err);
+            ck_assert_msg(strcmp(back, texts[i]) == 0, "%s: \"%s\" decoded as \"%s\"", models[m][0],
+                          texts[i], back);
+            free(back);
+            free(ids);
+            free(types);
+        }
+        /* specials kept when asked; an id outside the vocabulary refused */
+        int32_t eos[2] = {50256, 15496};
+        char err[512];
+        if (m == 0) {
+            char *s = tokenizer_decode(t, eos, 2, 0, err, sizeof err);
+            ck_assert_str_eq(s, "<|endoftext|>Hello");
+            free(s);
+        }
+        int32_t bad[1] = {60000};
+        ck_assert_ptr_null(tokenizer_decode(t, bad, 1, 1, err, sizeof err));
+        ck_assert_msg(strstr(err, "60000") && strstr(err, "outside the vocabulary"), "%s", err);
+        tokenizer_free(t);
+    }
+    Tokenizer *bert = load_model("bert-tiny", "bert");
+    int32_t *ids, *types;
+    int k;
+    char err[512];
+    ck_assert(tokenizer_encode(bert, "The unbelievably tiresome cat", NULL, 0, &ids, &types, &k, err,
+                               sizeof err) == 0);
+    ck_assert_int_gt(k, 6); /* [CLS], pieces with ##, [SEP] */
+    char *s = tokenizer_decode(bert, ids, k, 1, err, sizeof err);
+    ck_assert_str_eq(s, "the unbelievably tiresome cat");
+    free(s);
+    free(ids);
+    free(types);
+    tokenizer_free(bert);
+    for (int i = 0; i < n; i++) free(texts[i]);
+    free(texts);
+}
+END_TEST
+
 START_TEST(test_sst2_train_throughput) {
     if (!have_assets()) return;
     int n;
@@ -672,6 +727,7 @@ static Suite *tokenizer_suite(void) {
     tcase_add_test(tc, test_small_wordpiece);
     tcase_add_test(tc, test_small_bpe_formats);
     tcase_add_test(tc, test_unicode_cases);
+    tcase_add_test(tc, test_decode_round_trip);
     tcase_add_test(tc, test_sst2_train_throughput);
     suite_add_tcase(s, tc);
     return s;
