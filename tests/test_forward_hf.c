@@ -7,6 +7,7 @@
  * must be identical, and the classifier's logits must agree too. One model
  * also goes through the `bilora forward` command end to end. */
 #include "datasets/tokenizer.h"
+#include "engine/generate.h"
 #include "engine/model.h"
 #include "engine/model_config.h"
 #include "engine/safetensors.h"
@@ -126,6 +127,55 @@ END_TEST
  * transposed at load, ln_f */
 START_TEST(gpt2_two_layers) { compare_model("gpt2-2l-random", 0); }
 END_TEST
+/* Greedy generation: the same 12 tokens as GPT2LMHeadModel.generate. */
+START_TEST(gpt2_greedy_generation) {
+    const char *name = "gpt2-2l-random";
+    char model_dir[1024], ref_path[1024], err[1024];
+    snprintf(model_dir, sizeof(model_dir), "%s/models/%s", fixture_ref_dir(), name);
+    snprintf(ref_path, sizeof(ref_path), "%s/forward/%s.safetensors", fixture_ref_dir(), name);
+    need_file(ref_path);
+    SafeTensors ref;
+    ck_assert_msg(st_open(&ref, ref_path, err, sizeof(err)) == 0, "%s", err);
+    ModelOptions mo = {.model_dir = model_dir, .max_batch = 1, .max_seq = 128};
+    Model *m;
+    ck_assert_msg(model_load(&m, backend_cpu(), &mo, err, sizeof(err)) == 0, "%s", err);
+    GenerateOptions go = {.max_new = 12, .temperature = 0.0f, .eos_id = 50256};
+    int lines = 0;
+    for (int i = 0; i < 4; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "ids.%d", i);
+        const StTensor *t = st_find(&ref, key);
+        snprintf(key, sizeof(key), "generate.%d", i);
+        const StTensor *g = st_find(&ref, key);
+        ck_assert_msg(t && g, "%s: no %s", ref_path, key);
+        float *fi = malloc(sizeof(float) * t->numel), *fg = malloc(sizeof(float) * g->numel);
+        st_read_f32(&ref, t, fi);
+        st_read_f32(&ref, g, fg);
+        int32_t prompt[128];
+        for (int k = 0; k < t->numel; k++) prompt[k] = (int32_t)fi[k];
+        int32_t *out;
+        int n;
+        ck_assert_msg(lm_generate(m, prompt, (int)t->numel, &go, &out, &n, err, sizeof(err)) == 0,
+                      "%s", err);
+        ck_assert_int_eq(n, (int)g->numel);
+        for (int k = 0; k < n; k++)
+            ck_assert_msg(out[k] == (int32_t)fg[k], "line %d token %d: %d, transformers %d", i, k,
+                          out[k], (int)fg[k]);
+        free(out); free(fi); free(fg);
+        lines++;
+    }
+    ck_assert_int_eq(lines, 4);
+    /* an encoder, or a prompt too long for the allocation, is refused */
+    int32_t one = 50256, *out;
+    int n;
+    GenerateOptions big = {.max_new = 200, .eos_id = -1};
+    ck_assert_int_eq(lm_generate(m, &one, 1, &big, &out, &n, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "allocation"), "%s", err);
+    model_free(m);
+    st_close(&ref);
+}
+END_TEST
+
 /* GPT2ForSequenceClassification: score (no bias) on the last token */
 START_TEST(gpt2_classifier) { compare_model("gpt2-cls-random", 1); }
 END_TEST
@@ -229,6 +279,7 @@ int main(void) {
     tcase_add_test(tc, bert_f16_checkpoint);
     tcase_add_test(tc, gpt2_two_layers);
     tcase_add_test(tc, gpt2_classifier);
+    tcase_add_test(tc, gpt2_greedy_generation);
     tcase_add_test(tc, gpt2_classifier_padded_batch);
     tcase_add_test(tc, forward_command);
     suite_add_tcase(s, tc);

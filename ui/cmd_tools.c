@@ -194,7 +194,7 @@ static void print_model(const char *name, const char *dir, void *ctx) {
     ModelConfig mc;
     char err[512];
     if (names_only) {
-        /* only what `bilora train` can fine-tune: scripts pick from this list */
+        /* the encoders: scripts pick the default base model from this list */
         if (model_config_load(&mc, dir, err, sizeof(err)) == 0 &&
             (!strcmp(mc.model_type, "bert") || !strcmp(mc.model_type, "roberta")))
             printf("%s\n", name);

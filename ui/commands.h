@@ -6,6 +6,7 @@
 int cmd_train(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_sessions(int argc, char **argv);

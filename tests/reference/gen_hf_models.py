@@ -16,6 +16,8 @@ OUT_DIR/forward/NAME.safetensors, for line i (0-based):
     hidden.<i>          float32 [T, H]   last_hidden_state of the base encoder, model.eval(),
                                          batch of one, no padding, attention mask all ones
     logits.<i>          float32 [L]      (bert-tiny-cls-random, gpt2-cls-random) classification logits
+    generate.<i>        float32 [12]     (gpt2-2l-random, lines 0-3) GPT2LMHeadModel.generate's
+                                         greedy continuation ids (do_sample False, 12 new tokens)
 
 Models (each is HF's random init under torch.manual_seed(0), then seeded Gaussian noise added
 to EVERY parameter: LayerNorm weights + N(0, 0.1^2), biases and LayerNorm biases + N(0, 0.05^2),

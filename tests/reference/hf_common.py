@@ -61,6 +61,10 @@ SENTENCES = [
     "  leading and trailing spaces, and   multiple   spaces inside  ",
 ]
 
+# gpt2-2l-random: greedy continuations of the first lines, GENERATE_NEW tokens.
+GENERATE_LINES = 4
+GENERATE_NEW = 12
+
 # Scales of the noise added to every parameter after the standard init, so
 # that LayerNorm weights are not 1, biases not 0, attention not uniform.
 NOISE_LAYERNORM_WEIGHT = 0.1
@@ -357,6 +361,11 @@ def ensure_model(out, name, assets, verbose=True):
             tensors[f"hidden.{i}"] = hidden.to(torch.float32)
             if is_cls:
                 tensors[f"logits.{i}"] = ref(**kwargs).logits[0].to(torch.float32)
+            if arch == "GPT2LMHeadModel" and i < GENERATE_LINES:
+                # greedy continuation, as `bilora generate` makes it
+                out_ids = ref.generate(ids, attention_mask=enc["attention_mask"], do_sample=False,
+                                       max_new_tokens=GENERATE_NEW, pad_token_id=ref.config.eos_token_id)
+                tensors[f"generate.{i}"] = out_ids[0, ids.shape[1]:].to(torch.float32)
             # Sanity: the in-memory fp32 model agrees with the reloaded one
             # (for f16: the difference is what fp16 rounding of the weights costs).
             mem_hidden = (mem.transformer if is_lm else mem.bert if is_cls else mem)(
