@@ -890,9 +890,12 @@ static void decoder_backward(Model *m, float *dout, uint64_t step_seed) {
         linear_bwd(be, &ly->o, la->ctx, a->dres, a->dh, 0, N, s_ad + 3, a->dscratch);
         be->attention_bwd(a->dq, a->dk, a->dv, a->dh, la->probs, la->q, la->k, la->v, C, B, T, H, D,
                           ap, site_seed(step_seed, l, SITE_ATTN), a->dprobs);
-        linear_bwd(be, &ly->q, la->h1, a->dq, a->dh, 0, N, s_ad + 0, a->dscratch);
-        linear_bwd(be, &ly->k, la->h1, a->dk, a->dh, 1, N, s_ad + 1, a->dscratch);
-        linear_bwd(be, &ly->v, la->h1, a->dv, a->dh, 1, N, s_ad + 2, a->dscratch);
+        /* layer 0 without train_base: nothing below wants d h1 (as in the encoder) */
+        float *dh1 = l > 0 || m->train_base ? a->dh : NULL;
+        linear_bwd(be, &ly->q, la->h1, a->dq, dh1, 0, N, s_ad + 0, a->dscratch);
+        linear_bwd(be, &ly->k, la->h1, a->dk, dh1, 1, N, s_ad + 1, a->dscratch);
+        linear_bwd(be, &ly->v, la->h1, a->dv, dh1, 1, N, s_ad + 2, a->dscratch);
+        if (!dh1) break;
         be->layernorm_bwd(a->dres, ly->dln1_g, ly->dln1_b, a->dh, x, la->mean1, la->rstd1,
                           ly->ln1_g, N, C);
         be->axpy(dx, 1.0f, a->dres, NC); /* dx = d x */
@@ -1125,9 +1128,12 @@ static void encoder_backward(Model *m, float *dout, uint64_t step_seed) {
         linear_bwd(be, &ly->o, la->ctx, a->dres, a->dh, 0, N, s_ad + 3, a->dscratch);
         be->attention_bwd(a->dq, a->dk, a->dv, a->dh, la->probs, la->q, la->k, la->v, C, B, T, H, D,
                           ap, site_seed(step_seed, l, SITE_ATTN), a->dprobs);
-        linear_bwd(be, &ly->q, x, a->dq, dx, 1, N, s_ad + 0, a->dscratch);
-        linear_bwd(be, &ly->k, x, a->dk, dx, 1, N, s_ad + 1, a->dscratch);
-        linear_bwd(be, &ly->v, x, a->dv, dx, 1, N, s_ad + 2, a->dscratch);
+        /* below layer 0 only the embeddings are left: without train_base
+         * nothing there wants dx, so its three matmuls are skipped */
+        float *dxin = l > 0 || m->train_base ? dx : NULL;
+        linear_bwd(be, &ly->q, x, a->dq, dxin, 1, N, s_ad + 0, a->dscratch);
+        linear_bwd(be, &ly->k, x, a->dk, dxin, 1, N, s_ad + 1, a->dscratch);
+        linear_bwd(be, &ly->v, x, a->dv, dxin, 1, N, s_ad + 2, a->dscratch);
     }
     if (!m->train_base) return;
     /* embeddings */
