@@ -64,6 +64,19 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+# The build's identity (git describe), recorded in saved sessions: a resume
+# by another build says so, since exactness holds within one build. The
+# header is rewritten only when the identity changes.
+BUILD_ID := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/version.h: FORCE
+	@mkdir -p $(dir $@)
+	@echo '#define BILORA_BUILD "$(BUILD_ID)"' > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@
+	@rm -f $@.tmp
+$(BUILD)/sessions/session.o: $(BUILD)/version.h
+FORCE:
+.PHONY: FORCE
+
 $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c -o $@ $<
@@ -79,7 +92,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libbilora.a
 # The trainer's thread safety: its suite built with ThreadSanitizer (no
 # OpenMP, OpenBLAS single-threaded: only our own threads are checked).
 TSAN_BIN := $(BUILD)/tsan/test_trainer
-$(TSAN_BIN): tests/test_trainer.c $(TEST_UTIL) $(LIB_SRC) $(wildcard */*.h)
+$(TSAN_BIN): tests/test_trainer.c $(TEST_UTIL) $(LIB_SRC) $(wildcard */*.h) $(BUILD)/version.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra -Werror -fopenmp-simd -fno-math-errno -D_POSIX_C_SOURCE=200809L -I. -O1 -g -fsanitize=thread \
 	  -o $@ tests/test_trainer.c $(TEST_UTIL) $(LIB_SRC) $(TESTLIBS) $(filter-out -fopenmp,$(LDLIBS))

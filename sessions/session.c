@@ -3,6 +3,8 @@
  * crash-safety argument are in session.h. */
 #include "sessions/session.h"
 
+#include "build/version.h"
+
 #include "datasets/glue.h"
 #include "datasets/metrics.h"
 #include "engine/assets.h"
@@ -649,6 +651,7 @@ static cJSON *build_doc(Run *r, RunState *st, const cJSON *prev, const char *nam
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddNumberToObject(doc, "format_version", SESSION_FORMAT_VERSION);
     cJSON_AddStringToObject(doc, "program", "bilora");
+    cJSON_AddStringToObject(doc, "build", BILORA_BUILD);
     cJSON_AddStringToObject(doc, "name", name);
     /* the creation time survives re-saves of the same run (the same
      * initial configuration) under this name */
@@ -1173,6 +1176,15 @@ int session_load(const char *root, const char *name, const SessionOverride *ov, 
             snprintf(err, errlen, "session '%s': %s", name, e2);
             goto done;
         }
+    }
+    /* exactness holds within one build: say when another one saved it */
+    const char *saved_by = json_str(s.doc, "build");
+    if (cb && cb->on_info && saved_by && strcmp(saved_by, BILORA_BUILD) != 0) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "session '%s' was saved by bilora %s and continues in %s: the "
+                 "numbers may differ from an uninterrupted run in their last bits", name, saved_by,
+                 BILORA_BUILD);
+        cb->on_info(cb->ctx, msg);
     }
     *out = r;
     r = NULL;

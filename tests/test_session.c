@@ -362,6 +362,40 @@ START_TEST(newer_format_version) {
 }
 END_TEST
 
+/* A session records the build that saved it; opening it in another build
+ * says so (exactness holds within one build), in the same build says nothing. */
+static void collect_info(void *ctx, const char *m) {
+    char *buf = ctx;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 4096 - n, "%s\n", m);
+}
+START_TEST(other_build_is_named) {
+    char dir[256], root[300], p[600], err[1024];
+    prepare(dir, root);
+    cJSON *doc;
+    ck_assert_int_eq(session_read_json(root, "s", &doc, err, sizeof(err)), 0);
+    const cJSON *b = cJSON_GetObjectItem(doc, "build");
+    ck_assert_msg(cJSON_IsString(b) && b->valuestring[0], "session.json has no build");
+    char info[4096] = "";
+    TrainCallbacks cb = {.ctx = info, .on_info = collect_info};
+    Run *r;
+    ck_assert_msg(session_load(root, "s", NULL, 0, &cb, &r, err, sizeof(err)) == 0, "%s", err);
+    run_free(r);
+    ck_assert_msg(!strstr(info, "was saved by bilora"), "%s", info);
+    cJSON_ReplaceItemInObject(doc, "build", cJSON_CreateString("0123abc"));
+    char *text = cJSON_Print(doc);
+    snprintf(p, sizeof(p), "%s/s/session.json", root);
+    spit(p, text, strlen(text));
+    free(text);
+    cJSON_Delete(doc);
+    info[0] = 0;
+    ck_assert_msg(session_load(root, "s", NULL, 0, &cb, &r, err, sizeof(err)) == 0, "%s", err);
+    run_free(r);
+    ck_assert_msg(strstr(info, "was saved by bilora 0123abc") && strstr(info, "last bits"), "%s", info);
+    fixture_rmdir(dir);
+}
+END_TEST
+
 START_TEST(base_model_changed) {
     char dir[256], root[300], p[600], err[1024];
     prepare(dir, root);
@@ -889,6 +923,7 @@ int main(void) {
     tcase_add_test(bad, truncated_state);
     tcase_add_test(bad, corrupted_state);
     tcase_add_test(bad, newer_format_version);
+    tcase_add_test(bad, other_build_is_named);
     tcase_add_test(bad, base_model_changed);
     tcase_add_test(bad, data_file_missing);
     tcase_add_test(bad, names_that_escape);
