@@ -63,53 +63,79 @@ int cmd_generate(int argc, char **argv) {
     }
     const Backend *be = backend_select(device, err, sizeof(err));
     if (!be) { fprintf(stderr, "bilora generate: %s\n", err); tokenizer_free(tok); return 1; }
-    Model *m = NULL;
-    ModelOptions mo = {.model_dir = dir, .max_batch = 1, .max_seq = mc.max_position_embeddings};
-    if (model_load(&m, be, &mo, err, sizeof(err)) != 0) {
-        fprintf(stderr, "bilora generate: %s\n", err);
-        tokenizer_free(tok);
-        return 1;
-    }
-    GenerateOptions go = {.max_new = max_new, .temperature = temperature, .top_k = top_k,
-                          .seed = seed, .eos_id = tokenizer_sep_id(tok)};
+    /* every prompt first: the model's activations are sized for the longest
+     * prompt plus the new tokens, not for all n_positions */
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    int status = 0, lineno = 0;
+    int status = 0, n_lines = 0, cap_lines = 0, longest = 1;
+    char **texts = NULL;
+    int32_t **ids = NULL;
+    int *lens = NULL;
     while (status == 0 && (len = getline(&line, &cap, stdin)) >= 0) {
-        lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-        int32_t *ids, *types, *gen = NULL;
-        int k, ng = 0;
-        if (tokenizer_encode(tok, line, NULL, 0, &ids, &types, &k, err, sizeof(err)) != 0) {
-            fprintf(stderr, "bilora generate: stdin line %d: %s\n", lineno, err);
+        if (n_lines == cap_lines) {
+            cap_lines = cap_lines ? 2 * cap_lines : 16;
+            texts = realloc(texts, sizeof(*texts) * cap_lines);
+            ids = realloc(ids, sizeof(*ids) * cap_lines);
+            lens = realloc(lens, sizeof(*lens) * cap_lines);
+            if (!texts || !ids || !lens) { fprintf(stderr, "bilora generate: out of memory\n"); return 1; }
+        }
+        int32_t *types;
+        if (tokenizer_encode(tok, line, NULL, 0, &ids[n_lines], &types, &lens[n_lines], err,
+                             sizeof(err)) != 0) {
+            fprintf(stderr, "bilora generate: stdin line %d: %s\n", n_lines + 1, err);
             status = 1;
             break;
         }
-        if (k + max_new > mc.max_position_embeddings) {
+        free(types);
+        if (lens[n_lines] + max_new > mc.max_position_embeddings) {
             fprintf(stderr, "bilora generate: stdin line %d: %d prompt tokens + %d new exceed the "
-                    "model's %d positions\n", lineno, k, max_new, mc.max_position_embeddings);
+                    "model's %d positions\n", n_lines + 1, lens[n_lines], max_new,
+                    mc.max_position_embeddings);
+            free(ids[n_lines]);
             status = 1;
-        } else if (lm_generate(m, ids, k, &go, &gen, &ng, err, sizeof(err)) != 0) {
-            fprintf(stderr, "bilora generate: stdin line %d: %s\n", lineno, err);
-            status = 1;
+            break;
         }
-        char *text = status == 0 ? tokenizer_decode(tok, gen, ng, 1, err, sizeof(err)) : NULL;
-        if (status == 0 && !text) {
-            fprintf(stderr, "bilora generate: stdin line %d: %s\n", lineno, err);
+        texts[n_lines] = strdup(line);
+        if (lens[n_lines] > longest) longest = lens[n_lines];
+        n_lines++;
+    }
+    free(line);
+    Model *m = NULL;
+    ModelOptions mo = {.model_dir = dir, .max_batch = 1, .max_seq = longest + max_new};
+    if (status == 0 && model_load(&m, be, &mo, err, sizeof(err)) != 0) {
+        fprintf(stderr, "bilora generate: %s\n", err);
+        status = 1;
+    }
+    GenerateOptions go = {.max_new = max_new, .temperature = temperature, .top_k = top_k,
+                          .seed = seed, .eos_id = tokenizer_sep_id(tok)};
+    for (int i = 0; i < n_lines && status == 0; i++) {
+        int32_t *gen = NULL;
+        int ng = 0;
+        if (lm_generate(m, ids[i], lens[i], &go, &gen, &ng, err, sizeof(err)) != 0) {
+            fprintf(stderr, "bilora generate: stdin line %d: %s\n", i + 1, err);
             status = 1;
+            break;
         }
-        if (status == 0 && json) {
+        char *text = tokenizer_decode(tok, gen, ng, 1, err, sizeof(err));
+        if (!text) {
+            fprintf(stderr, "bilora generate: stdin line %d: %s\n", i + 1, err);
+            free(gen);
+            status = 1;
+            break;
+        }
+        if (json) {
             cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "prompt", line);
+            cJSON_AddStringToObject(o, "prompt", texts[i]);
             cJSON_AddStringToObject(o, "text", text);
             cJSON *a = cJSON_AddArrayToObject(o, "ids");
-            for (int i = 0; i < ng; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(gen[i]));
+            for (int k = 0; k < ng; k++) cJSON_AddItemToArray(a, cJSON_CreateNumber(gen[k]));
             char *s = cJSON_PrintUnformatted(o);
             printf("%s\n", s ? s : "{}");
             free(s);
             cJSON_Delete(o);
-        } else if (status == 0) {
+        } else {
             for (const char *c = text; *c; c++) {
                 if (*c == '\n') fputs("\\n", stdout);
                 else putchar(*c);
@@ -119,10 +145,11 @@ int cmd_generate(int argc, char **argv) {
         fflush(stdout);
         free(text);
         free(gen);
-        free(ids);
-        free(types);
     }
-    free(line);
+    for (int i = 0; i < n_lines; i++) { free(texts[i]); free(ids[i]); }
+    free(texts);
+    free(ids);
+    free(lens);
     model_free(m);
     tokenizer_free(tok);
     return status;
