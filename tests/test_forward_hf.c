@@ -14,6 +14,7 @@
 #include "tests/fixtures.h"
 
 #include <check.h>
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +236,44 @@ START_TEST(gpt2_classifier_padded_batch) {
 END_TEST
 
 /* `bilora forward` end to end: the command's output file equals the reference. */
+/* `bilora generate --json` end to end: the first four reference lines give
+ * the ids transformers' greedy generate gave. */
+START_TEST(generate_command) {
+    char cmd[4096], ref_path[1024], err[512];
+    snprintf(ref_path, sizeof(ref_path), "%s/forward/gpt2-2l-random.safetensors", fixture_ref_dir());
+    need_file(ref_path);
+    need_file("./bilora");
+    snprintf(cmd, sizeof(cmd), "head -n 4 %s/forward/gpt2-2l-random.txt | ./bilora generate --model "
+             "%s/models/gpt2-2l-random --max-new-tokens 12 --json 2>&1", fixture_ref_dir(),
+             fixture_ref_dir());
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    SafeTensors ref;
+    ck_assert_msg(st_open(&ref, ref_path, err, sizeof(err)) == 0, "%s", err);
+    char line[8192];
+    int i = 0;
+    while (fgets(line, sizeof(line), p)) {
+        cJSON *o = cJSON_Parse(line);
+        ck_assert_msg(o != NULL, "not JSON: %s", line);
+        const cJSON *ids = cJSON_GetObjectItem(o, "ids");
+        char key[32];
+        snprintf(key, sizeof(key), "generate.%d", i);
+        const StTensor *g = st_find(&ref, key);
+        ck_assert(g && cJSON_GetArraySize(ids) == g->numel);
+        float want[64];
+        st_read_f32(&ref, g, want);
+        for (int k = 0; k < g->numel; k++)
+            ck_assert_int_eq((int)cJSON_GetArrayItem(ids, k)->valuedouble, (int)want[k]);
+        ck_assert(cJSON_IsString(cJSON_GetObjectItem(o, "text")));
+        cJSON_Delete(o);
+        i++;
+    }
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_int_eq(i, 4);
+    st_close(&ref);
+}
+END_TEST
+
 START_TEST(forward_command) {
     char tmp[256], cmd[4096], out[512], ref_path[1024];
     fixture_tmpdir(tmp);
@@ -282,6 +321,7 @@ int main(void) {
     tcase_add_test(tc, gpt2_greedy_generation);
     tcase_add_test(tc, gpt2_classifier_padded_batch);
     tcase_add_test(tc, forward_command);
+    tcase_add_test(tc, generate_command);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
