@@ -198,6 +198,26 @@ static const LayerNames DECODER_NAMES = {
     {"attn.c_attn.q", "attn.c_attn.k", "attn.c_attn.v", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"},
     "ln_1", "ln_2"};
 
+int target_of_path(const char *path, int *layer, int *target) {
+    const LayerNames *names[2] = {&ENCODER_NAMES, &DECODER_NAMES};
+    for (int k = 0; k < 2; k++) {
+        /* the layer prefix up to its number: "encoder.layer." / "h." */
+        const char *fmt = names[k]->layer_fmt;
+        size_t pre = (size_t)(strstr(fmt, "%d") - fmt);
+        if (strncmp(path, fmt, pre) != 0) continue;
+        char *end;
+        long l = strtol(path + pre, &end, 10);
+        if (end == path + pre || *end != '.') continue;
+        for (int t = 0; t < TARGET_COUNT; t++)
+            if (!strcmp(end + 1, names[k]->linear[t])) {
+                *layer = (int)l;
+                *target = t;
+                return 0;
+            }
+    }
+    return -1;
+}
+
 /* Registers layer l's linears, LayerNorms and adapters. */
 static void layout_layer(Layout *L, int l, const LayerNames *nm) {
     Model *m = L->m;

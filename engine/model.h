@@ -43,6 +43,10 @@ enum {
 extern const char *const TARGET_NAMES[TARGET_COUNT];
 /* "query,value" -> flags; -1 and a message on an unknown name. */
 int targets_parse(const char *list, int *flags, char *err, size_t errlen);
+/* An adapted linear's path ("encoder.layer.3.attention.self.query",
+ * "h.3.attn.c_attn.q") -> its layer and TARGET index; -1 when it is neither
+ * naming's. */
+int target_of_path(const char *path, int *layer, int *target);
 
 typedef struct {
     float *w, *b;     /* [out,in], [out] */

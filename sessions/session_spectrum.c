@@ -9,6 +9,7 @@
 #include "sessions/session_internal.h"
 
 #include "engine/adapter.h"
+#include "engine/model.h"
 #include "engine/spectrum.h"
 #include "kernels/backend.h"
 
@@ -24,30 +25,15 @@ static const StateBlob *find_blob(const RunState *st, const char *name) {
     return NULL;
 }
 
-/* "encoder.layer.3.attention.self.query" -> "L3.query", the names the
- * engine's spectrum rows use (TARGET_NAMES); anything else keeps its path. */
+/* "encoder.layer.3.attention.self.query" or "h.3.attn.c_attn.q" ->
+ * "L3.query", the names the engine's spectrum rows use (TARGET_NAMES);
+ * anything else keeps its path. */
 static void row_name(const char *prefix, char *out, size_t cap) {
-    static const struct {
-        const char *path, *target;
-    } MAP[] = {{"attention.self.query", "query"},      {"attention.self.key", "key"},
-               {"attention.self.value", "value"},      {"attention.output.dense", "attention_output"},
-               {"intermediate.dense", "intermediate"}, {"output.dense", "output"}};
-    const char *l = strstr(prefix, "layer.");
-    if (l) {
-        char *end;
-        long layer = strtol(l + 6, &end, 10);
-        if (end != l + 6 && *end == '.') {
-            const char *rest = end + 1;
-            for (size_t i = 0; i < sizeof(MAP) / sizeof(MAP[0]); i++)
-                if (!strcmp(rest, MAP[i].path)) {
-                    snprintf(out, cap, "L%ld.%s", layer, MAP[i].target);
-                    return;
-                }
-            snprintf(out, cap, "L%ld.%s", layer, rest);
-            return;
-        }
-    }
-    snprintf(out, cap, "%s", prefix);
+    int layer, target;
+    if (target_of_path(prefix, &layer, &target) == 0)
+        snprintf(out, cap, "L%d.%s", layer, TARGET_NAMES[target]);
+    else
+        snprintf(out, cap, "%s", prefix);
 }
 
 static int cmp_desc(const void *a, const void *b) {

@@ -187,12 +187,14 @@ static void expect_load_fails(const char *root, const char *name, const char *wa
 
 /* ---- exact resume through files ---- */
 
-static void exact_resume(const char *method) {
+/* model_dir: NULL for the fixture encoder, else that model */
+static void exact_resume_on(const char *method, const char *model_dir) {
     char dir[256], root[300], err[2048];
     fixture_tmpdir(dir);
     ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
     root_of(dir, root);
     TrainConfig c = config(dir, method);
+    if (model_dir) snprintf(c.model, sizeof(c.model), "%s", model_dir);
     Log a = {0}, b = {0};
     TrainCallbacks ca = {.ctx = &a, .on_step = on_step, .on_spectrum = on_spectrum};
     TrainCallbacks cbb = {.ctx = &b, .on_step = on_step};
@@ -280,9 +282,20 @@ static void exact_resume(const char *method) {
     fixture_rmdir(dir);
 }
 
+static void exact_resume(const char *method) { exact_resume_on(method, NULL); }
+
 START_TEST(resume_lora) { exact_resume("lora"); }
 END_TEST
 START_TEST(resume_bilora_darts) { exact_resume("bilora"); }
+END_TEST
+/* the GPT-2 decoder with its score head (the reference generator's
+ * GPT2ForSequenceClassification), through a bi-level run */
+START_TEST(resume_gpt2_bilora) {
+    char model[1024];
+    snprintf(model, sizeof(model), "%s/models/gpt2-cls-random", fixture_ref_dir());
+    if (access(model, R_OK) != 0) ck_abort_msg("%s missing: run tests/reference/gen_hf_models.py", model);
+    exact_resume_on("bilora", model);
+}
 END_TEST
 START_TEST(resume_bidora_across_phase2) { exact_resume("bidora"); }
 END_TEST
@@ -916,6 +929,7 @@ int main(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, resume_lora);
     tcase_add_test(tc, resume_bilora_darts);
+    tcase_add_test(tc, resume_gpt2_bilora);
     tcase_add_test(tc, resume_bidora_across_phase2);
     suite_add_tcase(s, tc);
     TCase *bad = tcase_create("bad inputs");
