@@ -487,8 +487,6 @@ static void adalora_update(Run *r) {
         for (int k = 0; k < TARGET_COUNT; k++) {
             if (!(m->adapter.targets & (1 << k))) continue;
             Adapter *ad = &m->layers[l].adapters[k];
-            char pre[PARAM_NAME_MAX];
-            snprintf(pre, sizeof(pre), "encoder.layer.%d", l);
             /* find the offsets of this adapter's A, B, E in the lower vector */
             size_t o = 0, oa = 0, ob = 0, oe = 0;
             for (int i = 0; i < m->params.n; i++) {
