@@ -128,18 +128,26 @@ END_TEST
  * transposed at load, ln_f */
 START_TEST(gpt2_two_layers) { compare_model("gpt2-2l-random", 0); }
 END_TEST
-/* Greedy generation: the same 12 tokens as GPT2LMHeadModel.generate. */
-START_TEST(gpt2_greedy_generation) {
-    const char *name = "gpt2-2l-random";
+/* A reference model loaded for a test, with its reference tensors open. */
+static Model *open_reference(const char *name, int max_batch, int max_seq, int labels,
+                             SafeTensors *ref) {
     char model_dir[1024], ref_path[1024], err[1024];
     snprintf(model_dir, sizeof(model_dir), "%s/models/%s", fixture_ref_dir(), name);
     snprintf(ref_path, sizeof(ref_path), "%s/forward/%s.safetensors", fixture_ref_dir(), name);
     need_file(ref_path);
-    SafeTensors ref;
-    ck_assert_msg(st_open(&ref, ref_path, err, sizeof(err)) == 0, "%s", err);
-    ModelOptions mo = {.model_dir = model_dir, .max_batch = 1, .max_seq = 128};
+    ck_assert_msg(st_open(ref, ref_path, err, sizeof(err)) == 0, "%s", err);
+    ModelOptions mo = {.model_dir = model_dir, .max_batch = max_batch, .max_seq = max_seq,
+                       .num_labels = labels};
     Model *m;
     ck_assert_msg(model_load(&m, backend_cpu(), &mo, err, sizeof(err)) == 0, "%s", err);
+    return m;
+}
+
+/* Greedy generation: the same 12 tokens as GPT2LMHeadModel.generate. */
+START_TEST(gpt2_greedy_generation) {
+    char err[1024];
+    SafeTensors ref;
+    Model *m = open_reference("gpt2-2l-random", 1, 128, 0, &ref);
     GenerateOptions go = {.max_new = 12, .temperature = 0.0f, .eos_id = 50256};
     int lines = 0;
     for (int i = 0; i < 4; i++) {
@@ -148,7 +156,7 @@ START_TEST(gpt2_greedy_generation) {
         const StTensor *t = st_find(&ref, key);
         snprintf(key, sizeof(key), "generate.%d", i);
         const StTensor *g = st_find(&ref, key);
-        ck_assert_msg(t && g, "%s: no %s", ref_path, key);
+        ck_assert_msg(t && g, "gpt2-2l-random reference: no %s", key);
         float *fi = malloc(sizeof(float) * t->numel), *fg = malloc(sizeof(float) * g->numel);
         st_read_f32(&ref, t, fi);
         st_read_f32(&ref, g, fg);
@@ -185,16 +193,9 @@ END_TEST
  * together, the shorter padded with <|endoftext|>, give each line's logits
  * as transformers computed them for the line alone. */
 START_TEST(gpt2_classifier_padded_batch) {
-    const char *name = "gpt2-cls-random";
-    char model_dir[1024], ref_path[1024], err[1024];
-    snprintf(model_dir, sizeof(model_dir), "%s/models/%s", fixture_ref_dir(), name);
-    snprintf(ref_path, sizeof(ref_path), "%s/forward/%s.safetensors", fixture_ref_dir(), name);
-    need_file(ref_path);
+    char err[1024];
     SafeTensors ref;
-    ck_assert_msg(st_open(&ref, ref_path, err, sizeof(err)) == 0, "%s", err);
-    ModelOptions mo = {.model_dir = model_dir, .max_batch = 2, .max_seq = 64, .num_labels = 2};
-    Model *m;
-    ck_assert_msg(model_load(&m, backend_cpu(), &mo, err, sizeof(err)) == 0, "%s", err);
+    Model *m = open_reference("gpt2-cls-random", 2, 64, 2, &ref);
     const int lines[2] = {1, 0}; /* "The capital of France is Paris." and "Hello world" */
     int n[2], T = 0;
     float *ids[2];
