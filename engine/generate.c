@@ -7,6 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
 /* The next token from host logits: argmax, or a draw from the tempered
  * softmax of the top_k best. */
 static int32_t pick(const float *logits, int V, const GenerateOptions *o, uint64_t *rng) {
@@ -14,19 +19,13 @@ static int32_t pick(const float *logits, int V, const GenerateOptions *o, uint64
     for (int v = 1; v < V; v++)
         if (logits[v] > logits[best]) best = v;
     if (o->temperature <= 0.0f) return best;
-    /* threshold: the k-th largest logit (k = V keeps all) */
+    /* threshold: the k-th largest logit (k = 0 or >= V keeps all) */
     float thr = -INFINITY;
     if (o->top_k > 0 && o->top_k < V) {
         float *tmp = malloc(sizeof(float) * V);
         if (tmp) {
             memcpy(tmp, logits, sizeof(float) * V);
-            /* partial selection of the k largest (k is small) */
-            for (int k = 0; k < o->top_k; k++) {
-                int m = k;
-                for (int v = k + 1; v < V; v++)
-                    if (tmp[v] > tmp[m]) m = v;
-                float t = tmp[k]; tmp[k] = tmp[m]; tmp[m] = t;
-            }
+            qsort(tmp, (size_t)V, sizeof(float), desc);
             thr = tmp[o->top_k - 1];
             free(tmp);
         }

@@ -170,6 +170,13 @@ START_TEST(gpt2_greedy_generation) {
         for (int k = 0; k < n; k++)
             ck_assert_msg(out[k] == (int32_t)fg[k], "line %d token %d: %d, transformers %d", i, k,
                           out[k], (int)fg[k]);
+        free(out);
+        /* sampling from the top 1 is greedy whatever the temperature */
+        GenerateOptions top1 = {.max_new = 12, .temperature = 1.5f, .top_k = 1, .seed = 9,
+                                .eos_id = 50256};
+        ck_assert_msg(lm_generate(m, prompt, (int)t->numel, &top1, &out, &n, err, sizeof(err)) == 0,
+                      "%s", err);
+        for (int k = 0; k < n; k++) ck_assert_int_eq(out[k], (int32_t)fg[k]);
         free(out); free(fi); free(fg);
         lines++;
     }
