@@ -12,7 +12,12 @@
 # 8 (AdaLoRA's 1.5x initial budget); bilora: softmax λ, darts, D1/D2 0.8/0.2,
 # upper lr 5e-3; bidora: the same split and hypergradient. Logs (JSON lines)
 # stay in the printed directory; RESULTS_DIR=DIR keeps them there, and a run
-# whose log is complete is not run again. JOBS=N runs N at once.
+# whose log is complete is not run again. JOBS=N runs N at once. Each run is
+# also a bilora session (DIR/sessions, a snapshot every 25 steps): a run cut
+# off by a reboot or a killed shell continues from its last snapshot with
+# `bilora resume` when the table is asked for again, exactly as if it had
+# never stopped; its log then holds the steps after that snapshot twice, and
+# its time is left out of s/run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${BILORA_ASSETS:-}" ] && [ -d ../shared/data/glue ]; then
@@ -37,6 +42,8 @@ if [ "$jobs" -gt 1 ]; then export OPENBLAS_NUM_THREADS=1; fi
 # copy, so rebuilding the working tree does not mix versions in one table.
 bin="$out/bilora"
 if [ ! -x "$bin" ]; then cp ./bilora "$bin" || exit 1; echo "  binary: ./bilora copied to $bin" >&2; fi
+export BILORA_SESSIONS="$out/sessions"
+save_every=${SAVE_EVERY:-25}
 run_one() { # task method seed
   local t=$1 m=$2 s=$3 extra=()
   case $m in
@@ -44,11 +51,20 @@ run_one() { # task method seed
     bilora) extra=(--lambda softmax --hypergrad darts --split-ratio 0.8 --upper-lr 5e-3) ;;
     bidora) extra=(--hypergrad darts --split-ratio 0.8 --upper-lr 5e-3) ;;
   esac
-  local log="$out/$t-$m-$s.jsonl" t0=$SECONDS
+  local name="$t-$m-$s" t0=$SECONDS
+  local log="$out/$name.jsonl" err="$out/$name.err"
   [ -s "$log" ] && grep -q '"event":"done"' "$log" && return 0 # kept from an earlier call
-  "$bin" train --model "$model" --task "$t" --method "$m" --rank 8 --steps "$steps" --batch-size "$batch" \
-    --max-seq-len "$seq" --lr 1e-3 --eval-every "$steps" --eval-train-examples 512 --seed "$s" \
-    "${extra[@]}" --json > "$log" 2> "$out/$t-$m-$s.err" || { echo "  $t $m seed $s: failed (see $out/$t-$m-$s.err)" >&2; return 0; }
+  if [ -s "$log" ] && [ -d "$BILORA_SESSIONS/$name" ]; then # cut off: continue from its snapshot
+    echo "  $t $m seed $s: continuing from its last snapshot" >&2
+    "$bin" resume "$name" --json --save-every "$save_every" >> "$log" 2>> "$err" ||
+      { echo "  $t $m seed $s: resume failed (see $err)" >&2; return 0; }
+  else
+    rm -rf "${BILORA_SESSIONS:?}/$name"
+    "$bin" train --model "$model" --task "$t" --method "$m" --rank 8 --steps "$steps" --batch-size "$batch" \
+      --max-seq-len "$seq" --lr 1e-3 --eval-every "$steps" --eval-train-examples 512 --seed "$s" \
+      "${extra[@]}" --session "$name" --save-every "$save_every" --json > "$log" 2> "$err" ||
+      { echo "  $t $m seed $s: failed (see $err)" >&2; return 0; }
+  fi
   echo "  $t $m seed $s: $((SECONDS - t0)) s" >&2
 }
 for t in $tasks; do
@@ -76,14 +92,20 @@ for t in tasks:
         for s in seeds:
             p = os.path.join(out, f"{t}-{m}-{s}.jsonl")
             if not os.path.exists(p): continue
+            last, resumed = 0, False
             for line in open(p):
-                e = json.loads(line)
+                try: e = json.loads(line)
+                except ValueError: continue # the cut-off last line of an interrupted run
+                if e.get("event") == "step":
+                    resumed |= e["step"] <= last
+                    last = e["step"]
                 if e.get("event") != "done" or "dev_metrics" not in e: continue
                 (name, v), = list(e["dev_metrics"].items())[:1]
                 metric.append(v)
                 gaps.append(e["train_eval_loss"] - e["dev_loss"])
-                secs.append(e["seconds"])
+                if not resumed: secs.append(e["seconds"]) # a resumed run's "done" times its last piece only
                 params = f'{e["trainable_params"]:,}'
-        print(f"| {t} | {m} | {params} | {name} {ms(metric)} | {ms(gaps)} | {len(metric)} | "
-              f"{sum(secs) / len(secs):.0f} |" if metric else f"| {t} | {m} | | - | - | 0 | |")
+        sr = f"{sum(secs) / len(secs):.0f}" if secs else "-"
+        print(f"| {t} | {m} | {params} | {name} {ms(metric)} | {ms(gaps)} | {len(metric)} | {sr} |"
+              if metric else f"| {t} | {m} | | - | - | 0 | |")
 PY

@@ -1077,9 +1077,12 @@ int session_override_allowed(const char *key, char *err, size_t errlen) {
  * while it exists, so a relative path or a name works from any working
  * directory; else what resolves now, for the fingerprints to judge. */
 static int choose_dir(int found, const char *found_dir, const char *saved_dir, char *cfg_field, size_t cap) {
-    if (found && (!saved_dir || same_dir(found_dir, saved_dir))) return 0;
     struct stat st;
-    const char *use = saved_dir && stat(saved_dir, &st) == 0 && S_ISDIR(st.st_mode) ? saved_dir
+    /* The field gets a directory in every case: a model given by name
+     * ("all-minilm-l6-v2", found on the asset search path) is checked and
+     * loaded from where it was found, not from a relative path of that name. */
+    const char *use = found && (!saved_dir || same_dir(found_dir, saved_dir)) ? found_dir
+                      : saved_dir && stat(saved_dir, &st) == 0 && S_ISDIR(st.st_mode) ? saved_dir
                       : found ? found_dir : NULL;
     if (!use || strlen(use) >= cap) return -1;
     memmove(cfg_field, use, strlen(use) + 1);

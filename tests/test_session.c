@@ -624,6 +624,36 @@ START_TEST(relative_paths_resume_elsewhere) {
 }
 END_TEST
 
+START_TEST(model_by_name_resumes) {
+    /* a run whose base model was named (found on the BILORA_ASSETS search
+     * path, as `bilora train --model all-minilm-l6-v2` does) resumes from
+     * any directory */
+    char dir[256], root[300], p[600], q[600], err[2048];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    root_of(dir, root);
+    snprintf(p, sizeof(p), "%s/models", dir);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof(p), "%s/model", dir);
+    snprintf(q, sizeof(q), "%s/models/tiny-encoder", dir);
+    ck_assert_int_eq(rename(p, q), 0);
+    ck_assert_int_eq(setenv("BILORA_ASSETS", dir, 1), 0);
+    TrainConfig c = config(dir, "lora");
+    snprintf(c.model, sizeof(c.model), "tiny-encoder");
+    Run *r;
+    ck_assert_msg(run_create(&r, &c, NULL, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_ge(run_step(r, err, sizeof(err)), 0);
+    ck_assert_msg(session_save(root, "named", r, err, sizeof(err)) == 0, "%s", err);
+    run_free(r);
+    ck_assert_int_eq(chdir("/"), 0);
+    ck_assert_msg(session_load(root, "named", NULL, 0, NULL, &r, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(run_step_index(r), 1);
+    ck_assert_int_ge(run_step(r, err, sizeof(err)), 0);
+    run_free(r);
+    fixture_rmdir(dir);
+}
+END_TEST
+
 START_TEST(trainer_snapshot) {
     /* CMD_SNAPSHOT saves from the run's own thread at a step boundary */
     char dir[256], root[300], err[2048];
@@ -945,6 +975,7 @@ int main(void) {
     tcase_add_test(bad, resume_overrides);
     tcase_add_test(bad, list_and_remove);
     tcase_add_test(bad, relative_paths_resume_elsewhere);
+    tcase_add_test(bad, model_by_name_resumes);
     tcase_add_test(bad, trainer_snapshot);
     suite_add_tcase(s, bad);
     TCase *crash = tcase_create("crash");
