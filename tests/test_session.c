@@ -625,9 +625,9 @@ START_TEST(relative_paths_resume_elsewhere) {
 END_TEST
 
 START_TEST(model_by_name_resumes) {
-    /* a run whose base model was named (found on the BILORA_ASSETS search
-     * path, as `bilora train --model all-minilm-l6-v2` does) resumes from
-     * any directory */
+    /* a run whose base model and data were named (found on the BILORA_ASSETS
+     * search path, as `bilora train --model all-minilm-l6-v2 --task MRPC`
+     * does) resumes from any directory */
     char dir[256], root[300], p[600], q[600], err[2048];
     fixture_tmpdir(dir);
     ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
@@ -637,9 +637,17 @@ START_TEST(model_by_name_resumes) {
     snprintf(p, sizeof(p), "%s/model", dir);
     snprintf(q, sizeof(q), "%s/models/tiny-encoder", dir);
     ck_assert_int_eq(rename(p, q), 0);
+    snprintf(p, sizeof(p), "%s/data", dir);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof(p), "%s/data/glue", dir);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof(p), "%s/SST-2", dir);
+    snprintf(q, sizeof(q), "%s/data/glue/SST-2", dir);
+    ck_assert_int_eq(rename(p, q), 0);
     ck_assert_int_eq(setenv("BILORA_ASSETS", dir, 1), 0);
     TrainConfig c = config(dir, "lora");
     snprintf(c.model, sizeof(c.model), "tiny-encoder");
+    c.data[0] = 0; /* the task's data from the search path too */
     Run *r;
     ck_assert_msg(run_create(&r, &c, NULL, err, sizeof(err)) == 0, "%s", err);
     ck_assert_int_ge(run_step(r, err, sizeof(err)), 0);
