@@ -9,6 +9,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,17 +84,40 @@ static void cpu_scale(float *x, float a, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] *= a;
 }
 
-/* erf by Abramowitz & Stegun 7.1.28: 1 − (1 + a1 x + … + a6 x⁶)^−16 for
- * x ≥ 0, odd in x; absolute error ≤ 3e-7, so GELU's is ≤ 1.5e-7·|x|. A
- * polynomial, a division and four squarings vectorise, where libm's erff is
- * a scalar call: it was 12% of a MiniLM training step. */
+/* erf by Abramowitz & Stegun 7.1.28: 1 − q^−16 with q = 1 + a1 x + … +
+ * a6 x⁶ for x ≥ 0, odd in x; the formula is within 3e-7. 1 − q^−16 is
+ * computed as (q − 1)(q + 1)(q² + 1)(q⁴ + 1)(q⁸ + 1) / q^16, where q − 1 is
+ * the polynomial without its 1: no cancellation near 0, where 1 − 1/q^16 in
+ * float lost ~1e-6. Past |x| = 6 erf is 1 in float (and q^16 would
+ * overflow). A polynomial, a division and squarings vectorise, where libm's
+ * erff is a scalar call: it was 12% of a MiniLM training step. */
 static inline float erf_as(float x) {
     float a = fabsf(x);
-    float p = 1.0f + a * (0.0705230784f + a * (0.0422820123f + a * (0.0092705272f +
-                     a * (0.0001520143f + a * (0.0002765672f + a * 0.0000430638f)))));
-    p = p * p; p = p * p; p = p * p; p = p * p; /* p^16 */
-    return copysignf(1.0f - 1.0f / p, x);
+    a = a < 6.0f ? a : 6.0f;
+    float s = a * (0.0705230784f + a * (0.0422820123f + a * (0.0092705272f +
+                   a * (0.0001520143f + a * (0.0002765672f + a * 0.0000430638f)))));
+    float q = 1.0f + s, q2 = q * q, q4 = q2 * q2, q8 = q4 * q4;
+    return copysignf(s * (q + 1.0f) * (q2 + 1.0f) * (q4 + 1.0f) * (q8 + 1.0f) / (q8 * q8), x);
 }
+
+/* e^y: y = k ln2 + r with |r| ≤ ln2/2, e^r by its degree-6 Taylor
+ * polynomial (relative error ≤ 2e-7), 2^k put into the float's exponent
+ * bits; y is clamped to [−87, 88], where e^y is a normal float. Like erf_as
+ * it vectorises where expf is a scalar libm call: GELU's backward and the
+ * tanh GELU spent most of their time in expf and tanhf. */
+static inline float exp_poly(float y) {
+    y = y > -87.0f ? (y < 88.0f ? y : 88.0f) : -87.0f;
+    float t = y * 1.44269504088896341f;
+    float k = (float)(int32_t)(t + (t < 0.0f ? -0.5f : 0.5f)); /* nearest */
+    float r = (y - k * 0.693145751953125f) - k * 1.428606820309417e-06f; /* ln2 in two parts */
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f +
+                     r * (0.008333334f + r * 0.0013888889f)))));
+    union { int32_t i; float f; } two_k = {.i = ((int32_t)k + 127) << 23};
+    return p * two_k.f;
+}
+
+/* tanh u = 1 − 2 / (e^{2u} + 1): ±1 where e^{2u} is clamped. */
+static inline float tanh_poly(float u) { return 1.0f - 2.0f / (exp_poly(2.0f * u) + 1.0f); }
 
 /* GELU, erf form (BERT's "gelu"): x * Φ(x). */
 static void cpu_gelu_fwd(float *restrict y, const float *restrict x, size_t n) {
@@ -108,24 +132,26 @@ static void cpu_gelu_bwd(float *dx, const float *x, const float *dy, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float xi = x[i];
         float cdf = 0.5f * (1.0f + erf_as(xi * 0.70710678118654752f));
-        float pdf = inv_sqrt_2pi * expf(-0.5f * xi * xi);
+        float pdf = inv_sqrt_2pi * exp_poly(-0.5f * xi * xi);
         dx[i] = dy[i] * (cdf + xi * pdf);
     }
 }
 /* GELU, tanh form (GPT-2's "gelu_new"): x (1 + tanh u) / 2, u = k (x + c x³). */
 #define GELU_TANH_K 0.7978845608028654f /* √(2/π) */
 #define GELU_TANH_C 0.044715f
-static void cpu_gelu_tanh_fwd(float *y, const float *x, size_t n) {
+static void cpu_gelu_tanh_fwd(float *restrict y, const float *restrict x, size_t n) {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float xi = x[i];
-        y[i] = 0.5f * xi * (1.0f + tanhf(GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi)));
+        y[i] = 0.5f * xi * (1.0f + tanh_poly(GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi)));
     }
 }
 /* d/dx = (1 + t) / 2 + x (1 − t²) k (1 + 3 c x²) / 2; dx may equal dy. */
 static void cpu_gelu_tanh_bwd(float *dx, const float *x, const float *dy, size_t n) {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float xi = x[i];
-        float t = tanhf(GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi));
+        float t = tanh_poly(GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi));
         float d = 0.5f * (1.0f + t) +
                   0.5f * xi * (1.0f - t * t) * GELU_TANH_K * (1.0f + 3.0f * GELU_TANH_C * xi * xi);
         dx[i] = dy[i] * d;
