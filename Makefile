@@ -76,7 +76,7 @@ $(BUILD)/version.h: FORCE
 	@echo '#define BILORA_BUILD "$(BUILD_ID)"' > $@.tmp
 	@cmp -s $@.tmp $@ || mv $@.tmp $@
 	@rm -f $@.tmp
-$(BUILD)/sessions/session.o: $(BUILD)/version.h
+$(BUILD)/sessions/session.o $(BUILD)/ui/main.o: $(BUILD)/version.h
 FORCE:
 .PHONY: FORCE
 

@@ -40,8 +40,21 @@ if [ "$jobs" -gt 1 ]; then export OPENBLAS_NUM_THREADS=1; fi
 # Every run of a results folder uses one binary: the first call copies
 # ./bilora into the folder, later calls (other tasks, resumed runs) use that
 # copy, so rebuilding the working tree does not mix versions in one table.
+# A table is reproducible only from a committed build: one built from
+# uncommitted changes ("-dirty" in `bilora --version`) is refused unless
+# ALLOW_DIRTY=1.
 bin="$out/bilora"
-if [ ! -x "$bin" ]; then cp ./bilora "$bin" || exit 1; echo "  binary: ./bilora copied to $bin" >&2; fi
+if [ ! -x "$bin" ]; then
+  build=$(./bilora --version | head -1) || exit 1
+  case $build in *-dirty) if [ "${ALLOW_DIRTY:-0}" != 1 ]; then
+    echo "results: ./bilora ($build) was built from uncommitted changes; commit and rebuild, or set ALLOW_DIRTY=1" >&2
+    exit 1
+  fi ;; esac
+  cp ./bilora "$bin" || exit 1
+  echo "  binary: ./bilora ($build) copied to $bin" >&2
+fi
+v=$("$bin" --version 2>/dev/null | head -1)
+echo "  build: ${v:-unknown (a build older than bilora --version)}" >&2
 export BILORA_SESSIONS="$out/sessions"
 save_every=${SAVE_EVERY:-25}
 run_one() { # task method seed

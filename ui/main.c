@@ -1,4 +1,5 @@
 /* bilora: entry point and subcommand dispatch. */
+#include "build/version.h"
 #include "ui/commands.h"
 #include "ui/tui.h"
 
@@ -28,7 +29,8 @@ static void usage(FILE *f) {
     fprintf(f, "bilora: LoRA-family fine-tuning workbench\n\nusage: bilora <command> [flags]\n\n"
                "commands:\n");
     for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].help);
-    fprintf(f, "\n`bilora <command> --help` lists every flag with its default.\n"
+    fprintf(f, "\n`bilora <command> --help` lists every flag with its default; `bilora --version`\n"
+               "names this build.\n"
                "Models and data are looked up on BILORA_ASSETS (colon-separated roots holding\n"
                "models/<name>/ and data/glue/<TASK>/), then ~/.cache/bilora, then the Hugging\n"
                "Face cache (~/.cache/huggingface/hub).\n");
@@ -38,6 +40,18 @@ int main(int argc, char **argv) {
     if (argc < 2) return cmd_tui(0, argv + 1);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        /* the build identity that saved sessions record (git describe;
+         * "-dirty": built from uncommitted changes) */
+        printf("bilora %s\nbackends: cpu (OpenBLAS)%s\n", BILORA_BUILD,
+#ifdef BILORA_CUDA
+               ", cuda (cuBLAS; used when a device is present)"
+#else
+               " (built without CUDA)"
+#endif
+        );
         return 0;
     }
     for (int i = 0; i < N_COMMANDS; i++)
