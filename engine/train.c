@@ -101,7 +101,12 @@ int train_config_check(TrainConfig *c, char *err, size_t errlen) {
     CHECK(c->max_grad_norm >= 0, "--max-grad-norm must be >= 0 (0: off)");
     CHECK(c->batch_size >= 1 && c->batch_size <= 4096, "--batch-size %d: expected 1..4096", c->batch_size);
     CHECK(c->max_seq_len >= 8 && c->max_seq_len <= 4096, "--max-seq-len %d: expected 8..4096", c->max_seq_len);
+    CHECK(c->steps >= 0 && c->steps <= 100000000L, "--steps %ld: expected 1..1e8 (0: use --epochs)", c->steps);
+    CHECK(c->epochs >= 0 && c->epochs <= 10000, "--epochs %d: expected 1..10000", c->epochs);
     CHECK(c->steps > 0 || c->epochs > 0, "need --steps or --epochs > 0");
+    CHECK(c->eval_train_examples >= 0, "--eval-train-examples %d: expected >= 0 (0: none)",
+          c->eval_train_examples);
+    CHECK(c->overfit_batch >= 0, "--overfit-batch %d: expected >= 0 (0: off)", c->overfit_batch);
     CHECK(c->eval_every >= 0 && c->spectrum_every >= 0, "--eval-every and --spectrum-every must be >= 0");
     CHECK(c->split_ratio > 0 && c->split_ratio < 1, "--split-ratio %g: expected (0, 1)", c->split_ratio);
     CHECK(c->lower_steps >= 1 && c->lower_steps <= 1000, "--lower-steps: expected 1..1000");
@@ -275,10 +280,14 @@ static int setup_data(Run *r, char *err, size_t errlen) {
     for (int i = 0; i < r->n_dev; i++)
         if (glue_load(data_dir, r->task, r->task->dev_splits[i], &r->dev_raw[i], err, errlen) != 0)
             return -1;
-    if (encode_glue(r->tok, &r->train_raw, cfg->max_seq_len, &r->train, err, errlen) != 0) return -1;
-    for (int i = 0; i < r->n_dev; i++)
-        if (encode_glue(r->tok, &r->dev_raw[i], cfg->max_seq_len, &r->dev[i], err, errlen) != 0)
+    for (int i = -1; i < r->n_dev; i++) { /* train, then each dev split; an error names the file */
+        char e2[1024];
+        if (encode_glue(r->tok, i < 0 ? &r->train_raw : &r->dev_raw[i], cfg->max_seq_len,
+                        i < 0 ? &r->train : &r->dev[i], e2, sizeof(e2)) != 0) {
+            snprintf(err, errlen, "%s/%s.tsv: %s", data_dir, i < 0 ? "train" : r->task->dev_splits[i], e2);
             return -1;
+        }
+    }
     if (r->train.n < 2) {
         snprintf(err, errlen, "%s/train.tsv has %d example(s); need at least 2", data_dir, r->train.n);
         return -1;

@@ -23,6 +23,7 @@ struct Trainer {
     TrainerView *shared;        /* published: read under mu */
     TrainerView *local;         /* the run thread's working copy */
     int joined;
+    int closing;                /* trainer_join was called: stop at the next command boundary */
     TrainerSnapshotFn snapshot; /* set under mu */
     void *snapshot_ctx;
     TrainerLoadFn load;         /* set: the thread loads the run instead of run_create */
@@ -126,6 +127,7 @@ static void publish(Trainer *t, Run *r) {
 /* Applies queued commands. Returns the commands' effect on the loop. */
 typedef struct {
     int stop, step_once, eval;
+    int closing; /* trainer_join is waiting */
 } Pending;
 
 static void apply_commands(Trainer *t, Run *r, Pending *p) {
@@ -134,6 +136,7 @@ static void apply_commands(Trainer *t, Run *r, Pending *p) {
     pthread_mutex_lock(&t->mu);
     TrainerSnapshotFn snapshot = t->snapshot;
     void *snapshot_ctx = t->snapshot_ctx;
+    p->closing = t->closing;
     while (t->q_len > 0) {
         cmds[n++] = t->queue[t->q_head];
         t->q_head = (t->q_head + 1) % QUEUE_MAX;
@@ -143,6 +146,11 @@ static void apply_commands(Trainer *t, Run *r, Pending *p) {
     TrainerView *v = t->local;
     for (int i = 0; i < n; i++) {
         char err[512];
+        if (v->state == TRAINER_DONE && cmds[i].kind != CMD_STOP && cmds[i].kind != CMD_EVAL &&
+            cmds[i].kind != CMD_SNAPSHOT) {
+            event(v, "the run is complete (step %ld): only saving and evaluating remain", v->step);
+            continue;
+        }
         switch (cmds[i].kind) {
         case CMD_PAUSE:
             if (v->state == TRAINER_RUNNING) v->state = TRAINER_PAUSED;
@@ -209,9 +217,14 @@ static void *thread_main(void *arg) {
         }
         if (p.eval && run_evaluate_now(r, err, sizeof(err)) != 0) event(v, "evaluation failed: %s", err);
         if (v->state == TRAINER_PAUSED && !p.step_once) {
+            if (p.closing) { /* joined while paused: nothing would resume it */
+                v->state = TRAINER_STOPPED;
+                event(v, "stopped at step %ld", v->step);
+                break;
+            }
             publish(t, r);
             pthread_mutex_lock(&t->mu);
-            if (t->q_len == 0) pthread_cond_wait(&t->cv, &t->mu);
+            if (t->q_len == 0 && !t->closing) pthread_cond_wait(&t->cv, &t->mu);
             pthread_mutex_unlock(&t->mu);
             continue;
         }
@@ -230,6 +243,18 @@ static void *thread_main(void *arg) {
             run_finish(r);
             v->state = TRAINER_DONE;
             publish(t, r);
+            /* A finished run stays open until stop or join: it can still be
+             * saved (w, and the quit prompt's "save first") and evaluated. */
+            for (;;) {
+                Pending q = {0};
+                apply_commands(t, r, &q);
+                if (q.stop || q.closing) break;
+                if (q.eval && run_evaluate_now(r, err, sizeof(err)) != 0) event(v, "evaluation failed: %s", err);
+                publish(t, r);
+                pthread_mutex_lock(&t->mu);
+                if (t->q_len == 0 && !t->closing) pthread_cond_wait(&t->cv, &t->mu);
+                pthread_mutex_unlock(&t->mu);
+            }
             break;
         }
         publish(t, r);
@@ -324,6 +349,10 @@ void trainer_read(Trainer *t, TrainerView *out) {
 
 void trainer_join(Trainer *t) {
     if (!t) return;
+    pthread_mutex_lock(&t->mu);
+    t->closing = 1; /* a finished or paused run waits for commands: this ends the wait */
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
     pthread_join(t->thread, NULL);
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);

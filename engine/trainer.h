@@ -88,7 +88,9 @@ void trainer_set_snapshot(Trainer *t, TrainerSnapshotFn fn, void *ctx);
 int trainer_send(Trainer *t, const TrainerCmd *cmd, char *err, size_t errlen);
 /* Copies the latest published view. */
 void trainer_read(Trainer *t, TrainerView *out);
-/* Waits for the thread to end (send CMD_STOP first to end early). */
+/* Waits for the thread to end (send CMD_STOP first to end a running run
+ * early). A finished run stays open for CMD_SNAPSHOT and CMD_EVAL until
+ * CMD_STOP or this call; a paused one is stopped by this call. */
 void trainer_join(Trainer *t);
 
 TrainerView *trainer_view_new(void);

@@ -818,8 +818,22 @@ static int read_snapshot(const char *root, const char *name, int with_state, Sna
     }
     int rc = 1;
     for (int attempt = 0; attempt < 8 && rc == 1; attempt++) rc = read_once(rootfd, name, with_state, out, rootdir, err, errlen);
+    if (rc == 1) {
+        /* a save moves files in and out: retried above. A state.bin that
+         * stays missing beside its session.json is not a save in progress. */
+        char p[PATH_CAP + 300];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/%s", name, JSON_FILE);
+        int has_json = fstatat(rootfd, p, &st, 0) == 0;
+        snprintf(p, sizeof(p), "%s/%s", name, STATE_FILE);
+        if (has_json && fstatat(rootfd, p, &st, 0) != 0 && errno == ENOENT)
+            snprintf(err, errlen, "session '%s': %s/%s/%s is missing (deleted?); without its tensors the run "
+                     "cannot continue: delete it with `bilora sessions rm %s`", name, rootdir, name, STATE_FILE,
+                     name);
+        else
+            snprintf(err, errlen, "session '%s' kept changing while being read (a save in progress?)", name);
+    }
     close(rootfd);
-    if (rc == 1) snprintf(err, errlen, "session '%s' kept changing while being read (a save in progress?)", name);
     return rc == 0 ? 0 : -1;
 }
 
@@ -1394,6 +1408,13 @@ int session_train(const TrainConfig *cfg, const TrainCallbacks *cb, const char *
     }
     if (save_every < 0) {
         snprintf(err, errlen, "--save-every must be >= 0 (0: save at the end only)");
+        return -1;
+    }
+    /* where it will be saved is checked before the training, not after it */
+    if (mkdir_p(rootdir, err, errlen) != 0) return -1;
+    if (access(rootdir, W_OK | X_OK) != 0) {
+        snprintf(err, errlen, "cannot save session '%s': the sessions directory %s is not writable (%s); set "
+                 "BILORA_SESSIONS to a writable folder", name, rootdir, strerror(errno));
         return -1;
     }
     Run *r;

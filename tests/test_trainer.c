@@ -119,6 +119,53 @@ START_TEST(runs_to_done_with_curves) {
 }
 END_TEST
 
+/* A finished run stays open: it can still be saved (the TUI's w, and its
+ * quit prompt's "save first") and evaluated; commands that would step it
+ * are answered, not queued for nobody; trainer_join ends it without a
+ * CMD_STOP. */
+static int saved_at_step(void *ctx, const char *name, Run *r, char *err, size_t errlen) {
+    (void)name; (void)err; (void)errlen;
+    *(long *)ctx = run_step_index(r);
+    return 0;
+}
+static int has_event(const TrainerView *v, const char *what) {
+    int n = v->n_events < EVENTS_MAX ? v->n_events : EVENTS_MAX;
+    for (int i = 0; i < n; i++)
+        if (strstr(v->events[i], what)) return 1;
+    return 0;
+}
+START_TEST(finished_run_can_still_be_saved) {
+    char dir[256], err[512];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    TrainConfig c = config(dir, "lora", 12);
+    Trainer *t;
+    long saved = -1;
+    ck_assert_msg(trainer_start(&t, &c, err, sizeof(err)) == 0, "%s", err);
+    trainer_set_snapshot(t, saved_at_step, &saved);
+    TrainerView *v = trainer_view_new();
+    ck_assert(wait_for(t, v, finished));
+    ck_assert_msg(v->state == TRAINER_DONE, "%s", v->message);
+    int evals = v->dev_loss.n;
+    ck_assert_int_eq(trainer_send(t, &(TrainerCmd){.kind = CMD_SNAPSHOT, .value = "after"}, err, sizeof(err)), 0);
+    ck_assert_int_eq(trainer_send(t, &(TrainerCmd){.kind = CMD_EVAL}, err, sizeof(err)), 0);
+    ck_assert_int_eq(trainer_send(t, &(TrainerCmd){.kind = CMD_PAUSE}, err, sizeof(err)), 0);
+    for (int i = 0; i < 4000 && !(has_event(v, "saved session 'after'") && has_event(v, "the run is complete") &&
+                                  v->dev_loss.n > evals); i++) {
+        nap(5);
+        trainer_read(t, v);
+    }
+    ck_assert_int_eq(saved, 12);
+    ck_assert_msg(has_event(v, "step 12: saved session 'after'"), "no save event");
+    ck_assert_msg(has_event(v, "the run is complete"), "pause after the end was not answered");
+    ck_assert_int_gt(v->dev_loss.n, evals);
+    ck_assert_int_eq(v->state, TRAINER_DONE);
+    trainer_join(t); /* returns: the lingering run ends here */
+    trainer_view_free(v);
+    fixture_rmdir(dir);
+}
+END_TEST
+
 START_TEST(nan_loss_pauses_naming_the_step) {
     char dir[256], err[512];
     fixture_tmpdir(dir);
@@ -215,6 +262,7 @@ int main(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, commands_apply_at_step_boundaries);
     tcase_add_test(tc, runs_to_done_with_curves);
+    tcase_add_test(tc, finished_run_can_still_be_saved);
     tcase_add_test(tc, nan_loss_pauses_naming_the_step);
     tcase_add_test(tc, bad_config_fails_before_starting);
     tcase_add_test(tc, starts_from_a_loaded_run);

@@ -1109,6 +1109,26 @@ START_TEST(session_browser_opens_saved_run) {
     SessionSummary sum;
     ck_assert_msg(session_summary(sroot, "s1", &sum, err, sizeof(err)) == 0, "%s", err);
     ck_assert_msg(sum.step > 20, "w did not save back to s1 (step %ld)", sum.step);
+
+    /* A session that cannot load says so, and does not claim it opened. */
+    ck_assert_msg(run_create(&r, &c, NULL, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(run_step(r, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(session_save(sroot, "s2", r, err, sizeof(err)) == 0, "%s", err);
+    run_free(r);
+    char bin[400];
+    snprintf(bin, sizeof(bin), "%s/s2/state.bin", sroot);
+    ck_assert_int_eq(truncate(bin, 16), 0);
+    term_start(&t, 120, 50, argv, f.envp); /* room in the event log for the whole reason */
+    WAIT(&t, "step 1 of 3", 10000);
+    term_send(&t, "o");
+    WAIT(&t, "s2", 3000);
+    term_send(&t, KEY_DOWN); /* s1, s2 by name */
+    term_send(&t, ENTER);
+    WAIT(&t, "could not open session 's2'", 10000);
+    ck_assert_msg(!strstr(t.screen, "opened session 's2'"), "a failed open claims success:\n%s", t.screen);
+    term_send(&t, "q");
+    if (term_wait(&t, "discard", 1000)) term_send(&t, "y");
+    ck_assert_int_eq(term_finish(&t, 10000), 0);
     fixture_rmdir(f.dir);
 }
 END_TEST

@@ -163,6 +163,7 @@ int cmd_resume(int argc, char **argv) {
     int json = 0, no_save = 0;
     long save_every = 0;
     SessionOverride ov[32];
+    char ov_keys[32][64]; /* the flags' names, one buffer each: ov[i].key points here */
     int n_ov = 0;
     char err[4096];
     for (int i = 0; i < argc; i++) {
@@ -203,11 +204,17 @@ int cmd_resume(int argc, char **argv) {
                 return 2;
             }
             if (n_ov == (int)(sizeof(ov) / sizeof(ov[0]))) { fprintf(stderr, "bilora resume: too many settings\n"); return 2; }
-            ov[n_ov++] = (SessionOverride){flag, v};
+            memcpy(ov_keys[n_ov], flag, len + 1);
+            ov[n_ov] = (SessionOverride){ov_keys[n_ov], v};
+            n_ov++;
         }
     }
     if (!name) {
         fprintf(stderr, "bilora resume: name a session (bilora sessions lists them; see --help)\n");
+        return 2;
+    }
+    if (no_save && save_as) {
+        fprintf(stderr, "bilora resume: --no-save and --save-as %s contradict each other; give one\n", save_as);
         return 2;
     }
     const char *target = no_save ? NULL : save_as ? save_as : name;
@@ -222,12 +229,21 @@ int cmd_resume(int argc, char **argv) {
     }
     TrainOutput o = {.json = json, .tty = isatty(2)};
     TrainCallbacks cb = train_output_callbacks(&o);
+    char msg[512];
+    SessionSummary sm;
+    /* a complete run is said so before minutes of loading the model and data */
+    if (session_summary(NULL, name, &sm, err, sizeof(err)) == 0 && sm.total_steps > 0 &&
+        sm.step >= sm.total_steps) {
+        snprintf(msg, sizeof(msg), "session '%s' is complete (step %ld of %ld); nothing to resume", name,
+                 sm.step, sm.total_steps);
+        train_output_info(&o, msg);
+        return 0;
+    }
     Run *r;
     if (session_load(NULL, name, ov, n_ov, &cb, &r, err, sizeof(err)) != 0) {
         train_output_error(&o, "resume", err);
         return 1;
     }
-    char msg[512];
     long step = run_step_index(r), total = run_total_steps(r);
     const TrainConfig *c = run_config(r);
     if (step >= total) {
@@ -239,6 +255,13 @@ int cmd_resume(int argc, char **argv) {
     snprintf(msg, sizeof(msg), "resuming session '%s' at step %ld of %ld (%s on %s)%s%s", name, step, total,
              c->method, c->task, target ? "; saving to " : "; not saving", target ? target : "");
     train_output_info(&o, msg);
+    int n_ch;
+    const RunChange *ch = run_changes(r, &n_ch);
+    for (int i = 0; i < n_ch; i++)
+        if (ch[i].step > step) { /* this resume's settings (earlier ones are in the session's log) */
+            snprintf(msg, sizeof(msg), "from step %ld: %s = %s", ch[i].step, ch[i].key, ch[i].value);
+            train_output_info(&o, msg);
+        }
     o.last_line_step = step;
     int rc = session_drive(r, NULL, target, save_every, err, sizeof(err));
     run_free(r);

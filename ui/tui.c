@@ -40,6 +40,7 @@ typedef struct {
     int confirmations;          /* snapshot confirmations seen in its log */
     char last_confirmation[160]; /* the latest of them */
     char session[SESSION_NAME_MAX + 1]; /* opened from this saved session: w saves back to it */
+    long opening;               /* > 0: loading that session, saved at step opening − 1 */
 } RunSlot;
 
 typedef struct {
@@ -338,11 +339,24 @@ static int start_loaded(App *a, const SessionSummary *s, char *err, size_t errle
     for (int k = 0; k < a->form.n; k++) snprintf(r->init[k], FORM_VALUE_LEN, "%s", a->form.value[k]);
     a->n_runs = 1;
     show_dashboard(a);
-    ui_event(a, DASH_EV_INFO, "opened session '%s' (saved at step %ld); w saves back to it", s->name, s->step);
-    char what[SESSION_NAME_MAX + 32];
-    snprintf(what, sizeof(what), "opened session '%s'", s->name);
-    show_notice(a, what, s->step);
+    /* it loads in the trainer's thread: poll_runs says how that went */
+    r->opening = s->step + 1;
+    ui_event(a, DASH_EV_INFO, "opening session '%s' (saved at step %ld)...", s->name, s->step);
     return 0;
+}
+
+/* The outcome of opening a session, once its run has loaded or failed. */
+static void opened(App *a, RunSlot *r) {
+    long step = r->opening - 1;
+    r->opening = 0;
+    if (r->view->state == TRAINER_FAILED) {
+        ui_event(a, DASH_EV_WARN, "could not open session '%s': %s", r->session, r->view->message);
+        return;
+    }
+    ui_event(a, DASH_EV_INFO, "opened session '%s' (saved at step %ld); w saves back to it", r->session, step);
+    char what[SESSION_NAME_MAX + 32];
+    snprintf(what, sizeof(what), "opened session '%s'", r->session);
+    show_notice(a, what, step);
 }
 
 static void stop_runs(App *a) {
@@ -394,6 +408,7 @@ static int poll_runs(App *a) {
         r->view = r->next;
         r->next = t;
         changed = 1;
+        if (r->opening && r->view->state != TRAINER_STARTING) opened(a, r);
         if (!run_active(r) && !r->ended) r->ended = now_s();
         int conf = 0, last = -1;
         for (int k = 0; k < r->view->n_events && k < EVENTS_MAX; k++)
