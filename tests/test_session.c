@@ -662,6 +662,42 @@ START_TEST(model_by_name_resumes) {
 }
 END_TEST
 
+START_TEST(unwritable_root_fails_before_training) {
+    /* the save at the end would fail: say so before the run, not after */
+    char dir[256], err[1024];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    TrainConfig c = config(dir, "lora");
+    c.steps = 1000000; /* would run for minutes if it started */
+    time_t t0 = time(NULL);
+    ck_assert_int_eq(session_train(&c, NULL, "/proc/no-sessions-here", "x", 0, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "/proc/no-sessions-here"), "%s", err);
+    ck_assert(time(NULL) - t0 < 5);
+    printf("  refused: %s\n", err);
+    if (geteuid() != 0) { /* root writes anywhere: the mode check only holds for others */
+        char ro[400];
+        snprintf(ro, sizeof(ro), "%s/ro", dir);
+        ck_assert_int_eq(mkdir(ro, 0555), 0);
+        ck_assert_int_eq(session_train(&c, NULL, ro, "x", 0, err, sizeof(err)), -1);
+        ck_assert_msg(strstr(err, "not writable"), "%s", err);
+    }
+    fixture_rmdir(dir);
+}
+END_TEST
+
+START_TEST(missing_state_is_named) {
+    char dir[256], root[300], p[600], err[2048];
+    prepare(dir, root);
+    snprintf(p, sizeof(p), "%s/s/state.bin", root);
+    ck_assert_int_eq(unlink(p), 0);
+    long step;
+    ck_assert_int_eq(session_verify(root, "s", &step, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "state.bin is missing") && strstr(err, "sessions rm s"), "%s", err);
+    expect_load_fails(root, "s", "state.bin is missing", NULL);
+    fixture_rmdir(dir);
+}
+END_TEST
+
 START_TEST(trainer_snapshot) {
     /* CMD_SNAPSHOT saves from the run's own thread at a step boundary */
     char dir[256], root[300], err[2048];
@@ -984,6 +1020,8 @@ int main(void) {
     tcase_add_test(bad, list_and_remove);
     tcase_add_test(bad, relative_paths_resume_elsewhere);
     tcase_add_test(bad, model_by_name_resumes);
+    tcase_add_test(bad, unwritable_root_fails_before_training);
+    tcase_add_test(bad, missing_state_is_named);
     tcase_add_test(bad, trainer_snapshot);
     suite_add_tcase(s, bad);
     TCase *crash = tcase_create("crash");

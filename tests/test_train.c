@@ -170,10 +170,54 @@ START_TEST(bad_settings_are_refused) {
     snprintf(c.method, sizeof(c.method), "adalora");
     c.target_rank = 99;
     ck_assert_int_eq(train_config_check(&c, err, sizeof(err)), -1);
+    /* counts: negative ones used to fall back to epochs or fail later as
+     * "out of memory" */
+    train_config_defaults(&c);
+    c.steps = -3;
+    ck_assert_int_eq(train_config_check(&c, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "--steps -3"), "%s", err);
+    train_config_defaults(&c);
+    c.steps = 99999999999L;
+    ck_assert_int_eq(train_config_check(&c, err, sizeof(err)), -1);
+    train_config_defaults(&c);
+    c.eval_train_examples = -5;
+    ck_assert_int_eq(train_config_check(&c, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "--eval-train-examples -5"), "%s", err);
+    train_config_defaults(&c);
+    c.overfit_batch = -1;
+    ck_assert_int_eq(train_config_check(&c, err, sizeof(err)), -1);
+    train_config_defaults(&c);
+    c.steps = 10;
+    c.epochs = -2;
+    ck_assert_int_eq(train_config_check(&c, err, sizeof(err)), -1);
     train_config_defaults(&c);
     snprintf(c.method, sizeof(c.method), "bilora");
     ck_assert_int_eq(train_config_check(&c, err, sizeof(err)), 0);
     ck_assert_str_eq(c.lambda, "softmax"); /* auto resolves per method */
+}
+END_TEST
+
+START_TEST(bad_text_names_its_file) {
+    /* invalid UTF-8 in dev.tsv: the error names the file and the line */
+    char dir[256], path[600], err[1024];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    snprintf(path, sizeof(path), "%s/SST-2/dev.tsv", dir);
+    FILE *f = fopen(path, "a");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "caf\xe9 the\t1\n");
+    fclose(f);
+    TrainConfig c;
+    train_config_defaults(&c);
+    snprintf(c.model, sizeof(c.model), "%s/model", dir);
+    snprintf(c.task, sizeof(c.task), "SST-2");
+    snprintf(c.data, sizeof(c.data), "%s/SST-2", dir);
+    c.steps = 2;
+    Run *r;
+    ck_assert_int_eq(run_create(&r, &c, NULL, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "SST-2/dev.tsv") && strstr(err, "line 26") && strstr(err, "UTF-8"), "%s", err);
+    printf("  refused: %s\n", err);
+    fixture_rmdir(dir);
 }
 END_TEST
 
@@ -185,6 +229,7 @@ int main(void) {
     tcase_add_test(tc, lowrank_singular_values_are_exact);
     tcase_add_test(tc, every_method_runs_and_is_deterministic);
     tcase_add_test(tc, bad_settings_are_refused);
+    tcase_add_test(tc, bad_text_names_its_file);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
