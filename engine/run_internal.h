@@ -49,6 +49,8 @@ struct Run {
     int *bidx, *b1idx;
     int n_train, n_te, *train_eval_idx, *dev_idx;
     long step, total, phase1_total, warmup, eval_every, spectrum_every;
+    long epoch_steps;    /* global steps per epoch at creation: what eval_every 0 means */
+    long spectrum_default; /* spectrum cadence at creation: what spectrum_every 0 means */
     int phase;
     double t0, t_last;
     float *init_lower;   /* bidora: the lower group's initial values (host) */

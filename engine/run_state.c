@@ -313,8 +313,8 @@ int run_state_import(Run *r, const cJSON *j, BlobReader get, void *ctx, char *er
     /* the hot settings as they were at the save */
     r->cfg = now;
     hypergrad_parse(now.hypergrad, &r->ho.method);
-    if (now.eval_every > 0) r->eval_every = now.eval_every;
-    if (now.spectrum_every > 0) r->spectrum_every = now.spectrum_every;
+    r->eval_every = now.eval_every > 0 ? now.eval_every : r->epoch_steps;
+    r->spectrum_every = now.spectrum_every > 0 ? now.spectrum_every : r->spectrum_default;
     r->step = (long)v[0];
     r->phase = (int)v[1];
     r->d1.n = d1n;

@@ -389,8 +389,10 @@ int run_create(Run **out, const TrainConfig *cfg_in, const TrainCallbacks *cb, c
     r->phase1_total = cfg->steps > 0 ? cfg->steps : steps_per_epoch * cfg->epochs;
     r->total = r->phase1_total + (!strcmp(cfg->method, "bidora") ? cfg->phase2_steps : 0);
     r->warmup = (long)(cfg->warmup_ratio * r->phase1_total);
+    r->epoch_steps = steps_per_epoch;
     r->eval_every = cfg->eval_every > 0 ? cfg->eval_every : steps_per_epoch;
-    r->spectrum_every = cfg->spectrum_every > 0 ? cfg->spectrum_every : r->eval_every;
+    r->spectrum_default = r->eval_every;
+    r->spectrum_every = cfg->spectrum_every > 0 ? cfg->spectrum_every : r->spectrum_default;
     r->phase = 1;
 
     if (adamw_init(&r->opt_lower, be, &m->params, GROUP_LOWER, cfg->lower_weight_decay, err, errlen) != 0 ||
@@ -839,9 +841,16 @@ int run_set(Run *r, const char *key, const char *text, char *err, size_t errlen)
         if (parse_num(key, text, 0, 1e6, &v, err, errlen)) return -1;
         *(!strcmp(key, "gamma1") ? &c->gamma1 : &c->gamma2) = (float)v;
     } else if (!strcmp(key, "eval_every") || !strcmp(key, "spectrum_every")) {
-        if (parse_num(key, text, 1, 1e9, &v, err, errlen)) return -1;
-        if (!strcmp(key, "eval_every")) c->eval_every = r->eval_every = (long)v;
-        else c->spectrum_every = r->spectrum_every = (long)v;
+        /* 0: what it means at creation (every epoch; the spectrum with the
+         * evaluations as first planned), so a resume recomputes the same */
+        if (parse_num(key, text, 0, 1e9, &v, err, errlen)) return -1;
+        if (!strcmp(key, "eval_every")) {
+            c->eval_every = (long)v;
+            r->eval_every = v > 0 ? (long)v : r->epoch_steps;
+        } else {
+            c->spectrum_every = (long)v;
+            r->spectrum_every = v > 0 ? (long)v : r->spectrum_default;
+        }
     } else if (!strcmp(key, "split_ratio")) {
         if (parse_num(key, text, 1e-6, 1 - 1e-6, &v, err, errlen)) return -1;
         c->split_ratio = (float)v;

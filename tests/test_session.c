@@ -43,7 +43,14 @@ typedef struct {
     char spec_name[16][SPECTRUM_NAME];
     float spec_values[16][8];
     double spec_orth[16], spec_mag[16];
+    int n_evals, n_specs;
+    long eval_step[64], spec_steps[64]; /* when it evaluated (dev) and reported spectra */
 } Log;
+
+static void on_eval(void *ctx, const EvalInfo *e) {
+    Log *l = ctx;
+    if (strcmp(e->split, "train") != 0 && l->n_evals < 64) l->eval_step[l->n_evals++] = e->step;
+}
 
 static void on_step(void *ctx, const StepInfo *s) {
     Log *l = ctx;
@@ -56,6 +63,7 @@ static void on_step(void *ctx, const StepInfo *s) {
 
 static void on_spectrum(void *ctx, const SpectrumInfo *s) {
     Log *l = ctx;
+    if (l->n_specs < 64) l->spec_steps[l->n_specs++] = s->step;
     l->spec_step = s->step;
     l->spec_n = s->n < 16 ? s->n : 16;
     for (int i = 0; i < l->spec_n; i++) {
@@ -87,6 +95,10 @@ static void change(Run *r) {
     char err[256];
     ck_assert_int_eq(run_set(r, "lower_lr", "0.002", err, sizeof(err)), 0);
     ck_assert_int_eq(run_set(r, "split_ratio", "0.6", err, sizeof(err)), 0);
+    /* 0: back to the cadences as created (every epoch; the spectrum with
+     * the evaluations first planned): the resumed run must agree */
+    ck_assert_int_eq(run_set(r, "eval_every", "0", err, sizeof(err)), 0);
+    ck_assert_int_eq(run_set(r, "spectrum_every", "0", err, sizeof(err)), 0);
 }
 
 static void root_of(const char *dir, char *root) { snprintf(root, 300, "%s/sessions", dir); }
@@ -196,8 +208,8 @@ static void exact_resume_on(const char *method, const char *model_dir) {
     TrainConfig c = config(dir, method);
     if (model_dir) snprintf(c.model, sizeof(c.model), "%s", model_dir);
     Log a = {0}, b = {0};
-    TrainCallbacks ca = {.ctx = &a, .on_step = on_step, .on_spectrum = on_spectrum};
-    TrainCallbacks cbb = {.ctx = &b, .on_step = on_step};
+    TrainCallbacks ca = {.ctx = &a, .on_step = on_step, .on_eval = on_eval, .on_spectrum = on_spectrum};
+    TrainCallbacks cbb = {.ctx = &b, .on_step = on_step, .on_eval = on_eval, .on_spectrum = on_spectrum};
     /* straight */
     Run *r;
     ck_assert_msg(run_create(&r, &c, &ca, err, sizeof(err)) == 0, "%s", err);
@@ -242,7 +254,7 @@ static void exact_resume_on(const char *method, const char *model_dir) {
     ck_assert_str_eq(run_config(r)->method, method);
     int nch;
     run_changes(r, &nch);
-    ck_assert_int_eq(nch, 2); /* the change log came back */
+    ck_assert_int_eq(nch, 4); /* the change log came back */
     /* a loaded run saves to the same bytes (nothing lost or reordered) */
     ck_assert_msg(session_save(root, "mid-again", r, err, sizeof(err)) == 0, "%s", err);
     char p1[600], p2[600];
@@ -259,6 +271,11 @@ static void exact_resume_on(const char *method, const char *model_dir) {
     run_free(r);
     ck_assert_int_eq(a.n, N);
     ck_assert_int_eq(b.n, N);
+    /* evaluations and spectra on the same steps (cadences recomputed alike) */
+    ck_assert_int_eq(a.n_evals, b.n_evals);
+    ck_assert_int_eq(a.n_specs, b.n_specs);
+    for (int i = 0; i < a.n_evals; i++) ck_assert_int_eq(a.eval_step[i], b.eval_step[i]);
+    for (int i = 0; i < a.n_specs; i++) ck_assert_int_eq(a.spec_steps[i], b.spec_steps[i]);
     for (int i = 0; i < N; i++) {
         ck_assert_msg(a.loss[i] == b.loss[i], "%s step %d: loss %.9g vs resumed %.9g", method, i + 1, a.loss[i],
                       b.loss[i]);
