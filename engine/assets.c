@@ -170,7 +170,9 @@ int assets_find_model(const char *name, char *out_dir, size_t cap, char *err, si
         snprintf(err, errlen, "model '%s': path too long", name);
         return -1;
     }
-    if (looks_like_path(name) || is_dir(path)) {
+    /* A bare name that is also a folder here is that folder only when it
+     * holds a model: an unrelated ./bert-tiny does not hide the real one. */
+    if (looks_like_path(name) || (is_dir(path) && has_file(path, "config.json"))) {
         if (!is_dir(path)) {
             snprintf(err, errlen, "model directory %s does not exist", path);
             return -1;
@@ -229,8 +231,9 @@ int assets_find_model(const char *name, char *out_dir, size_t cap, char *err, si
         }
         looked_add(&looked, repo);
     }
-    snprintf(err, errlen, "model '%s' not found; looked in: %s (set BILORA_ASSETS or pass a directory)",
-             name, looked.buf ? looked.buf : "(no search roots: HOME is not set)");
+    snprintf(err, errlen, "model '%s' not found; looked in: %s%s (set BILORA_ASSETS or pass a directory)",
+             name, is_dir(path) ? "./ (a folder without config.json), " : "",
+             looked.buf ? looked.buf : "(no search roots: HOME is not set)");
 done:
     free(looked.buf);
     return rc;
@@ -264,7 +267,9 @@ int assets_find_task(const char *name, char *out_dir, size_t cap, char *err, siz
         snprintf(err, errlen, "task '%s': path too long", name);
         return -1;
     }
-    if (looks_like_path(name) || is_dir(path)) {
+    /* likewise a folder here named like a task, unless it holds its TSVs */
+    if (looks_like_path(name) || (is_dir(path) && (has_file(path, "train.tsv") || has_file(path, "dev.tsv") ||
+                                                    has_file(path, "trainset.csv")))) {
         if (!is_dir(path)) {
             snprintf(err, errlen, "task directory %s does not exist", path);
             return -1;
@@ -305,8 +310,9 @@ int assets_find_task(const char *name, char *out_dir, size_t cap, char *err, siz
         }
         looked_add(&looked, cand);
     }
-    snprintf(err, errlen, "task '%s' not found; looked in: %s (set BILORA_ASSETS or pass a directory)",
-             name, looked.buf ? looked.buf : "(no search roots: HOME is not set)");
+    snprintf(err, errlen, "task '%s' not found; looked in: %s%s (set BILORA_ASSETS or pass a directory)",
+             name, is_dir(path) ? "./ (a folder without train.tsv, dev.tsv or trainset.csv), " : "",
+             looked.buf ? looked.buf : "(no search roots: HOME is not set)");
 done:
     free(looked.buf);
     return rc;

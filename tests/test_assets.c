@@ -316,6 +316,35 @@ START_TEST(test_tasks) {
     snprintf(d, sizeof d, "%s/no-such-task-dir", tmpdir);
     ck_assert_int_eq(assets_find_task(d, out, sizeof out, err, sizeof err), -1);
     ck_assert_msg(strstr(err, d), "%s", err);
+
+    /* A folder here named like the task hides it only when it holds task
+     * files; otherwise the search path is used, and named when it fails. */
+    ck_assert_int_eq(chdir(tmpdir), 0);
+    mkdirs("MRPC");
+    snprintf(d, sizeof d, "%s/data/glue/MRPC", home);
+    mkdirs(d);
+    expect_task("MRPC", d);
+    rm_rf(d);
+    ck_assert_int_eq(assets_find_task("MRPC", out, sizeof out, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "./ (a folder without train.tsv"), "%s", err);
+    touch("MRPC", "dev.tsv");
+    expect_task("MRPC", "MRPC");
+}
+END_TEST
+
+START_TEST(test_unrelated_local_folder) {
+    /* ./bert-x without config.json does not hide the model on the search path */
+    char d[2048], out[4096], err[4096];
+    snprintf(d, sizeof d, "%s/models/bert-x", rootB);
+    make_model(d, 0);
+    ck_assert_int_eq(chdir(tmpdir), 0);
+    mkdirs("bert-x");
+    expect_model("bert-x", d);
+    rm_rf(d);
+    ck_assert_int_eq(assets_find_model("bert-x", out, sizeof out, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "./ (a folder without config.json)"), "%s", err);
+    make_model("bert-x", 0); /* now it is a model: used as is */
+    expect_model("bert-x", "bert-x");
 }
 END_TEST
 
@@ -410,6 +439,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_explicit_directory);
     tcase_add_test(tc, test_model_not_found_lists_places);
     tcase_add_test(tc, test_tasks);
+    tcase_add_test(tc, test_unrelated_local_folder);
     tcase_add_test(tc, test_list_models);
     tcase_add_test(tc, test_real_assets);
     suite_add_tcase(s, tc);
