@@ -142,6 +142,16 @@ static void info(const TrainCallbacks *cb, const char *fmt, ...) {
     cb->on_info(cb->ctx, buf);
 }
 
+void run_info(Run *r, const char *fmt, ...) {
+    if (!r->cb.on_info) return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    r->cb.on_info(r->cb.ctx, buf);
+}
+
 static void shuffle(int *a, int n, uint64_t *rng) {
     for (int i = n - 1; i > 0; i--) {
         int j = (int)rng_below(rng, (uint64_t)i + 1);

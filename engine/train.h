@@ -130,6 +130,8 @@ typedef struct {
 #define RUN_DIVERGED 2  /* run_step: the loss became NaN/inf (update skipped) */
 
 int run_create(Run **out, const TrainConfig *cfg, const TrainCallbacks *cb, char *err, size_t errlen);
+/* A line for the run's on_info callback (what a driver did: "saved session"). */
+void run_info(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* One global step (and its evaluation when due). 1 when the run is
  * complete, 0 to go on, RUN_DIVERGED when the loss became non-finite (err
  * names the step and the last live change), -1 on error (err filled). */

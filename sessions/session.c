@@ -1361,6 +1361,7 @@ int session_drive(Run *r, const char *root, const char *name, long save_every, c
         if (name && save_every > 0 && step % save_every == 0) {
             if (session_save(root, name, r, err, errlen) != 0) return -1;
             last_saved = step;
+            run_info(r, "step %ld: saved session '%s'", step, name);
         }
     }
     if (rc == RUN_DIVERGED) {
@@ -1370,7 +1371,10 @@ int session_drive(Run *r, const char *root, const char *name, long save_every, c
         return -1;
     }
     if (rc < 0) return -1;
-    if (name && run_step_index(r) != last_saved && session_save(root, name, r, err, errlen) != 0) return -1;
+    if (name && run_step_index(r) != last_saved) {
+        if (session_save(root, name, r, err, errlen) != 0) return -1;
+        run_info(r, "step %ld: saved session '%s'", run_step_index(r), name);
+    }
     run_finish(r);
     return 0;
 }

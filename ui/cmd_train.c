@@ -77,6 +77,10 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "bilora train: --model and --task are required (see --help)\n");
         return 2;
     }
+    if (save_every > 0 && !session[0]) {
+        fprintf(stderr, "bilora train: --save-every %ld needs --session NAME (where to save)\n", save_every);
+        return 2;
+    }
     TrainOutput o = {.json = json, .tty = isatty(2)};
     TrainCallbacks cb = train_output_callbacks(&o);
     if ((session[0] ? session_train(&c, &cb, NULL, session, save_every, err, sizeof(err))

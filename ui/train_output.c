@@ -5,6 +5,16 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/* On a terminal the bar is one line redrawn in place; any other line first
+ * erases it (the next step draws it again below), so lines never land on
+ * the bar's tail and no blank lines are left between them. */
+static void clear_bar(TrainOutput *o) {
+    if (o->tty && o->bar_open) fprintf(stderr, "\r\033[K");
+    o->bar_open = 0;
+}
 
 static void print_metrics(FILE *f, const MetricSet *m, int json) {
     for (int i = 0; i < m->n; i++) {
@@ -24,6 +34,7 @@ static void on_info(void *ctx, const char *msg) {
         printf("\"}\n");
         fflush(stdout);
     } else {
+        clear_bar(o);
         fprintf(stderr, "%s\n", msg);
     }
 }
@@ -57,10 +68,19 @@ static void on_step(void *ctx, const StepInfo *s) {
     for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
     bar[width] = 0;
     if (o->tty) {
-        fprintf(stderr, "\r[%s] step %ld/%ld  epoch %.2f  loss %.4f", bar, s->step, s->total_steps,
-                s->epoch, s->loss);
-        if (isfinite(s->upper_loss)) fprintf(stderr, "  upper %.4f", s->upper_loss);
-        fprintf(stderr, "  lr %.2e  %.1f ex/s  ETA %s   ", s->lr, s->examples_per_s, eta);
+        char line[256];
+        int n = snprintf(line, sizeof(line), "[%s] step %ld/%ld  epoch %.2f  loss %.4f", bar, s->step,
+                         s->total_steps, s->epoch, s->loss);
+        if (isfinite(s->upper_loss) && n < (int)sizeof(line))
+            n += snprintf(line + n, sizeof(line) - n, "  upper %.4f", s->upper_loss);
+        if (n < (int)sizeof(line))
+            snprintf(line + n, sizeof(line) - n, "  lr %.2e  %.1f ex/s  ETA %s", s->lr, s->examples_per_s, eta);
+        /* a line wider than the terminal would wrap, and \r could not redraw it */
+        struct winsize ws;
+        if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && strlen(line) >= ws.ws_col)
+            line[ws.ws_col - 1] = 0;
+        fprintf(stderr, "\r%s\033[K", line);
+        o->bar_open = 1;
     } else if (s->step == 1 || s->step == s->total_steps ||
                s->step - o->last_line_step >= (s->total_steps >= 20 ? s->total_steps / 20 : 1)) {
         fprintf(stderr, "[%s] step %ld/%ld  epoch %.2f  loss %.4f", bar, s->step, s->total_steps,
@@ -82,7 +102,7 @@ static void on_eval(void *ctx, const EvalInfo *e) {
         fflush(stdout);
         return;
     }
-    if (o->tty) fprintf(stderr, "\n");
+    clear_bar(o);
     fprintf(stderr, "eval step %ld  %-5s loss %.4f ", e->step, e->split, e->loss);
     print_metrics(stderr, &e->metrics, 0);
     fprintf(stderr, "  (%d examples)\n", e->examples);
@@ -105,7 +125,7 @@ static void on_spectrum(void *ctx, const SpectrumInfo *s) {
                 if (v > top) top = v;
                 if (v < bottom) bottom = v;
             }
-        if (o->tty) fprintf(stderr, "\n");
+        clear_bar(o);
         fprintf(stderr, "spectrum step %ld: %d matrices, singular values in [%.3g, %.3g]\n", s->step,
                 s->n, bottom, top);
         return;
@@ -145,6 +165,7 @@ static void on_done(void *ctx, const DoneInfo *d) {
         fflush(stdout);
         return;
     }
+    clear_bar(o);
     fprintf(stderr, "done: %ld steps in %.1f s, final train loss %.4f", d->steps, d->seconds,
             d->final_train_loss);
     if (d->has_dev) {
@@ -161,8 +182,8 @@ TrainCallbacks train_output_callbacks(TrainOutput *o) {
 
 void train_output_info(TrainOutput *o, const char *message) { on_info(o, message); }
 
-void train_output_error(const TrainOutput *o, const char *command, const char *err) {
-    if (o->tty) fprintf(stderr, "\n");
+void train_output_error(TrainOutput *o, const char *command, const char *err) {
+    clear_bar(o);
     if (o->json) {
         printf("{\"event\":\"error\",\"message\":\"");
         for (const char *p = err; *p; p++) {

@@ -11,6 +11,7 @@ typedef struct {
     int json;
     int tty;              /* stderr is a terminal: redraw the bar in place */
     long last_line_step;  /* the step of the last progress line (no tty) */
+    int bar_open;         /* tty: the bar is drawn and its line not ended */
 } TrainOutput;
 
 /* Callbacks that print to o (which must outlive the run). */
@@ -19,6 +20,6 @@ TrainCallbacks train_output_callbacks(TrainOutput *o);
 void train_output_info(TrainOutput *o, const char *message);
 /* The error a run ended with: an "error" event under json, and
  * "bilora COMMAND: err" on stderr. */
-void train_output_error(const TrainOutput *o, const char *command, const char *err);
+void train_output_error(TrainOutput *o, const char *command, const char *err);
 
 #endif
