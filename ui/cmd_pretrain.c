@@ -87,7 +87,8 @@ static void on_eval(void *ctx, const PretrainEval *e) {
         return;
     }
     if (o->tty) fprintf(stderr, "\r\033[K");
-    fprintf(stderr, "eval step %ld  held-out MLM loss %.4f  (perplexity %.1f, %ld masked tokens "
+    /* "predicted": the masked tokens (MLM) or every next token (causal LM) */
+    fprintf(stderr, "eval step %ld  held-out loss %.4f  (perplexity %.1f, %ld predicted tokens "
             "in %d sequences)\n", e->step, e->loss, exp(e->loss), e->predicted, e->sequences);
 }
 
@@ -190,9 +191,16 @@ int cmd_pretrain(int argc, char **argv) {
         return 0;
     }
     if (rc < 0) { fprintf(stderr, "bilora pretrain: %s\n", err); return 2; }
-    if (!c.tokenizer[0] || !c.out[0] || c.n_corpus == 0 || c.steps <= 0) {
-        fprintf(stderr, "bilora pretrain: --tokenizer, --corpus, --steps and --out are required "
-                "(see --help)\n");
+    const char *missing = !c.tokenizer[0] ? "--tokenizer DIR (whose vocabulary to use)"
+                          : c.n_corpus == 0  ? "--corpus (glue, e2e, or a text file)"
+                          : !c.out[0]        ? "--out DIR (where the model is written)"
+                          : NULL;
+    if (missing) {
+        fprintf(stderr, "bilora pretrain: %s is required (see --help)\n", missing);
+        return 2;
+    }
+    if (c.steps <= 0) {
+        fprintf(stderr, "bilora pretrain: --steps %ld: expected a step count > 0\n", c.steps);
         return 2;
     }
     /* --config decides the architecture unless --arch is given too */
