@@ -926,6 +926,9 @@ static void picker_key(App *a, const TuiKey *k) {
     else if (k->code == TK_LEFT || k->code == TK_BACKSPACE || k->code == TK_ESC || ch == 'h') {
         if (p->stage > 0) p->stage--;
     } else if (k->code == TK_ENTER || k->code == TK_RIGHT || ch == 'l') {
+        /* a model whose config cannot be read cannot train: the line below
+         * the lists says why, and the cursor stays */
+        if (p->stage == 0 && !a->assets.models[p->sel[0]].type[0]) return;
         if (p->stage < 2) {
             p->stage++;
             return;

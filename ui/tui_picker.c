@@ -106,6 +106,14 @@ void tui_assets_scan(TuiAssets *a) {
     tui_assets_free(a);
     find_roots(a);
     assets_list_models(on_model, a);
+    /* models whose config could not be read go last (stable), so the first
+     * row, the one selected, is one that can train */
+    for (int i = 1, usable = a->n_models && a->models[0].type[0] ? 1 : 0; i < a->n_models; i++) {
+        if (!a->models[i].type[0]) continue;
+        TuiModel m = a->models[i];
+        memmove(&a->models[usable + 1], &a->models[usable], sizeof(m) * (size_t)(i - usable));
+        a->models[usable++] = m;
+    }
     for (int i = 0; i < 9; i++) {
         const GlueTaskInfo *info = glue_task_at(i);
         if (!info) break;
