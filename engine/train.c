@@ -736,8 +736,11 @@ int run_step(Run *r, char *err, size_t errlen) {
     double t = now_s();
     si.grad_norm = gn;
     si.reg = m->adapter.form == ADAPTER_SVD ? r->last_reg : NAN;
-    si.epoch = (double)r->step * (r->bilevel && r->phase == 1 ? (double)cfg->lower_steps * cfg->batch_size / r->d1.n
-                                                              : (double)cfg->batch_size / r->n_train);
+    /* bi-level phase 1: passes over D1; bidora's phase 2 starts its own
+     * count over all of D (it restarts A, B from their initial values) */
+    si.epoch = r->bilevel && r->phase == 1 ? (double)r->step * cfg->lower_steps * cfg->batch_size / r->d1.n
+               : r->phase == 2            ? (double)(r->step - r->phase1_total) * cfg->batch_size / r->n_train
+                                          : (double)r->step * cfg->batch_size / r->n_train;
     si.examples_per_s = examples / (t - r->t_last);
     si.step_seconds = t - r->t_last;
     r->t_last = t;

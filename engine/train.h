@@ -65,7 +65,8 @@ int train_config_check(TrainConfig *c, char *err, size_t errlen);
 typedef struct {
     long step, total_steps;
     int phase;              /* 1; bidora's direction retraining is 2 */
-    double epoch;           /* fractional, over the training set */
+    double epoch;           /* fractional passes: over the training set, D1 for bi-level
+                               phase 1, all of D again from 0 in bidora's phase 2 */
     double loss;            /* L1: the lower / single-level task loss */
     double reg;             /* R1 (svd forms; NAN otherwise), weighted by gamma1 in training */
     double upper_loss;      /* L2 (bi-level methods; NAN otherwise) */
