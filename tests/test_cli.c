@@ -4,7 +4,8 @@
  * bilora resume with several live settings applies every one of them (each
  * setting's name once pointed at one reused buffer, so two settings mixed
  * up or one was lost); contradictory flags and a complete session are
- * answered before anything loads. */
+ * answered before anything loads; bad stdin and flags are named; every
+ * snapshot is reported. */
 #include "engine/train.h"
 #include "sessions/session.h"
 #include "tests/fixtures.h"
@@ -21,16 +22,20 @@ static const char *bilora_bin(void) {
     return b && *b ? b : "./bilora";
 }
 
-/* Runs the binary with argv[1..] and BILORA_SESSIONS=root; out gets stdout
- * and stderr together. Returns the exit status. */
-static int run_cli(const char *root, char *const *args, char *out, size_t cap) {
+/* Runs the binary with argv[1..], BILORA_SESSIONS=root and input (may be
+ * NULL) on stdin; out gets stdout and stderr together. Returns the exit
+ * status. */
+static int run_cli_in(const char *root, char *const *args, const char *input, char *out, size_t cap) {
     ck_assert_msg(access(bilora_bin(), X_OK) == 0, "%s is not built (make bilora; BILORA_BIN overrides)",
                   bilora_bin());
-    int p[2];
+    int p[2], in[2];
     ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(pipe(in), 0);
     pid_t pid = fork();
     ck_assert(pid >= 0);
     if (pid == 0) {
+        dup2(in[0], 0);
+        close(in[1]);
         dup2(p[1], 1);
         dup2(p[1], 2);
         close(p[0]);
@@ -42,6 +47,9 @@ static int run_cli(const char *root, char *const *args, char *out, size_t cap) {
         _exit(127);
     }
     close(p[1]);
+    close(in[0]);
+    if (input) ck_assert_int_eq(write(in[1], input, strlen(input)), (ssize_t)strlen(input));
+    close(in[1]);
     size_t n = 0;
     ssize_t k;
     while ((k = read(p[0], out + n, cap - 1 - n)) > 0) n += (size_t)k;
@@ -50,6 +58,10 @@ static int run_cli(const char *root, char *const *args, char *out, size_t cap) {
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int run_cli(const char *root, char *const *args, char *out, size_t cap) {
+    return run_cli_in(root, args, NULL, out, cap);
 }
 
 /* A lora session "s" of 12 steps saved after 5, evaluating every 100. */
@@ -109,12 +121,59 @@ START_TEST(resume_answers_before_loading) {
 }
 END_TEST
 
+START_TEST(bad_input_is_named) {
+    char dir[256], root[300], model[400];
+    static char out[1 << 16];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    snprintf(root, sizeof(root), "%s/sessions", dir);
+    snprintf(model, sizeof(model), "%s/model", dir);
+    /* a pair is two texts: a third field is refused, not merged into the second */
+    char *pair[] = {"tokenize", "--model", model, "--pair", NULL};
+    ck_assert_int_eq(run_cli_in(root, pair, "the movie\tgood\n", out, sizeof(out)), 0);
+    ck_assert_int_eq(run_cli_in(root, pair, "the movie\tgood\tbad\n", out, sizeof(out)), 1);
+    ck_assert_msg(strstr(out, "stdin line 1: expected at most one tab"), "%s", out);
+    char *neg[] = {"tokenize", "--model", model, "--max-seq-len", "-1", NULL};
+    ck_assert_int_eq(run_cli_in(root, neg, "the movie\n", out, sizeof(out)), 2);
+    ck_assert_msg(strstr(out, "--max-seq-len -1"), "%s", out);
+    /* --save-every says where to save only with --session */
+    char *every[] = {"train", "--model", model, "--task", "SST-2", "--save-every", "2", NULL};
+    ck_assert_int_eq(run_cli(root, every, out, sizeof(out)), 2);
+    ck_assert_msg(strstr(out, "--save-every 2 needs --session"), "%s", out);
+    fixture_rmdir(dir);
+}
+END_TEST
+
+START_TEST(snapshots_are_reported) {
+    char dir[256], root[300], model[400], data[400];
+    static char out[1 << 20];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    snprintf(root, sizeof(root), "%s/sessions", dir);
+    snprintf(model, sizeof(model), "%s/model", dir);
+    snprintf(data, sizeof(data), "%s/SST-2", dir);
+    char *args[] = {"train", "--model", model, "--task", "SST-2", "--data", data, "--steps", "5",
+                    "--batch-size", "8", "--session", "r", "--save-every", "2", "--json", NULL};
+    int rc = run_cli(root, args, out, sizeof(out));
+    ck_assert_msg(rc == 0, "exit %d:\n%s", rc, out);
+    ck_assert_msg(strstr(out, "step 2: saved session 'r'") && strstr(out, "step 4: saved session 'r'") &&
+                  strstr(out, "step 5: saved session 'r'"), "%s", out);
+    SessionSummary sm;
+    char err[512];
+    ck_assert_msg(session_summary(root, "r", &sm, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(sm.step, 5);
+    fixture_rmdir(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("resume");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, resume_applies_every_setting);
     tcase_add_test(tc, resume_answers_before_loading);
+    tcase_add_test(tc, bad_input_is_named);
+    tcase_add_test(tc, snapshots_are_reported);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -24,16 +24,20 @@ static long read_line(FILE *f, char **buf, size_t *cap) {
     return n;
 }
 
-/* Splits a line at its first tab into a pair when pair is set. */
-static void split_pair(char *line, int pair, const char **a, const char **b) {
+/* Splits a line at its tab into a pair when pair is set (no tab: one
+ * text). -1 when the line has more than one tab: a pair is two texts, and
+ * joining the rest into the second would be silent garbage. */
+static int split_pair(char *line, int pair, const char **a, const char **b) {
     *a = line;
     *b = NULL;
-    if (!pair) return;
+    if (!pair) return 0;
     char *tab = strchr(line, '\t');
     if (tab) {
+        if (strchr(tab + 1, '\t')) return -1;
         *tab = 0;
         *b = tab + 1;
     }
+    return 0;
 }
 
 /* A model name or directory -> its directory, config (mc may be NULL) and
@@ -66,6 +70,10 @@ int cmd_tokenize(int argc, char **argv) {
     }
     if (rc < 0) { fprintf(stderr, "bilora tokenize: %s\n", err); return 2; }
     if (!model[0]) { fprintf(stderr, "bilora tokenize: --model is required\n"); return 2; }
+    if (max_len < 0) {
+        fprintf(stderr, "bilora tokenize: --max-seq-len %d: expected a token count >= 0 (0: no limit)\n", max_len);
+        return 2;
+    }
     Tokenizer *tok;
     char dir[4096];
     if (open_tokenizer(model, &tok, dir, sizeof(dir), NULL, err, sizeof(err)) != 0) {
@@ -79,7 +87,12 @@ int cmd_tokenize(int argc, char **argv) {
     while (read_line(stdin, &line, &cap) >= 0) {
         lineno++;
         const char *a, *b;
-        split_pair(line, pair, &a, &b);
+        if (split_pair(line, pair, &a, &b) != 0) {
+            fprintf(stderr, "bilora tokenize: stdin line %ld: expected at most one tab (two texts), found more\n",
+                    lineno);
+            status = 1;
+            break;
+        }
         int32_t *ids, *types;
         int len;
         if (tokenizer_encode(tok, a, b, max_len, &ids, &types, &len, err, sizeof(err)) != 0) {
@@ -118,6 +131,10 @@ int cmd_forward(int argc, char **argv) {
     }
     if (rc < 0) { fprintf(stderr, "bilora forward: %s\n", err); return 2; }
     if (!model[0] || !out[0]) { fprintf(stderr, "bilora forward: --model and --out are required\n"); return 2; }
+    if (max_len < 1) {
+        fprintf(stderr, "bilora forward: --max-seq-len %d: expected a token count >= 1\n", max_len);
+        return 2;
+    }
     Tokenizer *tok;
     char dir[4096];
     if (open_tokenizer(model, &tok, dir, sizeof(dir), NULL, err, sizeof(err)) != 0) {
@@ -140,7 +157,12 @@ int cmd_forward(int argc, char **argv) {
             if (!ids || !types || !lens) { fprintf(stderr, "bilora forward: out of memory\n"); return 1; }
         }
         const char *a, *b;
-        split_pair(line, 1, &a, &b);
+        if (split_pair(line, 1, &a, &b) != 0) {
+            fprintf(stderr, "bilora forward: stdin line %d: expected at most one tab (two texts), found more\n",
+                    n_lines + 1);
+            status = 1;
+            break;
+        }
         if (tokenizer_encode(tok, a, b, max_len, &ids[n_lines], &types[n_lines], &lens[n_lines], err,
                              sizeof(err)) != 0) {
             fprintf(stderr, "bilora forward: stdin line %d: %s\n", n_lines + 1, err);
