@@ -849,6 +849,26 @@ START_TEST(assets_found_on_the_path) {
     ck_assert_str_eq(a.hub, want);
     ck_assert(picker_usable(&a));
 
+    /* A model whose config cannot be read ("aaa" sorts first) is listed
+     * last: the first row, the one selected, can train. */
+    char bad[1024];
+    snprintf(bad, sizeof(bad), "%s/models/aaa-broken", f.root);
+    ck_assert_int_eq(mkdir(bad, 0755), 0);
+    snprintf(bad, sizeof(bad), "%s/models/aaa-broken/config.json", f.root);
+    FILE *cf = fopen(bad, "w");
+    ck_assert_ptr_nonnull(cf);
+    fputs("{\"model_type\": \"mamba\"}\n", cf);
+    fclose(cf);
+    char w[1100];
+    snprintf(w, sizeof(w), "%s/models/aaa-broken/model.safetensors", f.root);
+    snprintf(bad, sizeof(bad), "%s/model/model.safetensors", f.dir);
+    ck_assert_int_eq(symlink(bad, w), 0);
+    tui_assets_scan(&a);
+    ck_assert_int_eq(a.n_models, 2);
+    ck_assert_str_eq(a.models[0].name, "tiny");
+    ck_assert_str_eq(a.models[1].name, "aaa-broken");
+    ck_assert_msg(a.models[1].problem[0] && !a.models[1].type[0], "%s", a.models[1].problem);
+
     /* An empty root: nothing usable, and BILORA_HOME replaces the default. */
     setenv("BILORA_ASSETS", f.empty, 1);
     setenv("BILORA_HOME", f.home, 1);
