@@ -84,9 +84,10 @@ $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c -o $@ $<
 
+# -MMD: a suite that #includes ui/*.c (test_tui) is rebuilt when they change
 $(BUILD)/tests/%: tests/%.c $(TEST_UTIL_OBJ) $(BUILD)/libbilora.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(TEST_UTIL_OBJ) $(BUILD)/libbilora.a $(TESTLIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_UTIL_OBJ) $(BUILD)/libbilora.a $(TESTLIBS) $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libbilora.a
 	@mkdir -p $(dir $@)
@@ -119,4 +120,4 @@ bench: deps bilora $(BENCH_BIN)
 clean:
 	rm -rf $(BUILD) bilora
 
--include $(LIB_OBJ:.o=.d) $(UI_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(UI_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d) $(TEST_BIN:=.d)
