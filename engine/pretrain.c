@@ -1004,6 +1004,50 @@ static void fingerprint_diff(const char *a, const char *b, char *out, size_t cap
     snprintf(out, cap, "the settings differ");
 }
 
+/* What may be at --out, checked before any training: nothing, or with
+ * --overwrite a model directory (config.json, plain files only: what this
+ * module writes). Anything else is the user's and is never moved or
+ * deleted. */
+static int check_out(const PretrainConfig *c, char *err, size_t errlen) {
+    struct stat sb;
+    if (lstat(c->out, &sb) != 0) return 0;
+    if (!c->overwrite) {
+        snprintf(err, errlen, "--out %s already exists; pass --overwrite to replace the model there, or "
+                 "pick another --out", c->out);
+        return -1;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        snprintf(err, errlen, "--out %s is not a directory: --overwrite replaces a model directory only",
+                 c->out);
+        return -1;
+    }
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/config.json", c->out);
+    int has_config = access(p, F_OK) == 0;
+    DIR *d = opendir(c->out);
+    if (!d) {
+        snprintf(err, errlen, "--out %s: %s", c->out, strerror(errno));
+        return -1;
+    }
+    struct dirent *e;
+    char sub[256] = "";
+    while ((e = readdir(d)) && !sub[0]) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        struct stat fs;
+        if ((size_t)snprintf(p, sizeof p, "%s/%s", c->out, e->d_name) < sizeof p && lstat(p, &fs) == 0 &&
+            !S_ISREG(fs.st_mode))
+            snprintf(sub, sizeof sub, "%s", e->d_name);
+    }
+    closedir(d);
+    if (!has_config || sub[0]) {
+        snprintf(err, errlen, "--out %s is not a model directory (%s%s): --overwrite replaces only a "
+                 "model that pretrain or fetch wrote; remove it yourself or pick another --out", c->out,
+                 has_config ? "it holds " : "no config.json", has_config ? sub : "");
+        return -1;
+    }
+    return 0;
+}
+
 static int setup(Run *r, const PretrainConfig *c, const PretrainCallbacks *cb, char *err,
                  size_t errlen) {
     if (c->arch[0] && strcmp(c->arch, "bert") != 0 && strcmp(c->arch, "roberta") != 0 &&
@@ -1019,6 +1063,7 @@ static int setup(Run *r, const PretrainConfig *c, const PretrainCallbacks *cb, c
         snprintf(err, errlen, "--tokenizer, --corpus and --out are required");
         return -1;
     }
+    if (check_out(c, err, errlen) != 0) return -1;
     if (c->steps <= 0 || c->batch_size <= 0 || c->seq_len < 8 || !(c->lr > 0.0f) ||
         !(c->mask_prob > 0.0f && c->mask_prob < 1.0f) ||
         !(c->holdout_ratio >= 0.0f && c->holdout_ratio <= 0.5f) || c->warmup_ratio < 0.0f ||

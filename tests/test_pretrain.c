@@ -677,6 +677,40 @@ START_TEST(written_directory_reloads) {
     c.overwrite = 1;
     ck_assert_msg(run(&c, &lg, err, sizeof err) == 0, "%s", err);
     check_written(fx.out, "bert", 2);
+    /* --overwrite replaces a model directory only: a folder of the user's
+     * (no config.json, or a subfolder) or a file is refused before any
+     * step, and left exactly as it was */
+    char user[600], f1[700], f2[700];
+    snprintf(user, sizeof user, "%s/notes", fx.root);
+    snprintf(f1, sizeof f1, "%s/sub", user);
+    ck_assert_int_eq(mkdir(user, 0755), 0);
+    ck_assert_int_eq(mkdir(f1, 0755), 0);
+    snprintf(f1, sizeof f1, "%s/notes.txt", user);
+    snprintf(f2, sizeof f2, "%s/sub/keep.txt", user);
+    FILE *uf = fopen(f1, "w");
+    fputs("important\n", uf);
+    fclose(uf);
+    uf = fopen(f2, "w");
+    fputs("x\n", uf);
+    fclose(uf);
+    snprintf(c.out, sizeof c.out, "%s", user);
+    ck_assert_int_eq(run(&c, &lg, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "not a model directory") && strstr(err, "no config.json"), "%s", err);
+    ck_assert_int_eq(lg.nsteps, 0);
+    ck_assert_int_eq(access(f1, R_OK), 0);
+    ck_assert_int_eq(access(f2, R_OK), 0);
+    snprintf(f2, sizeof f2, "%s/config.json", user); /* config.json, but a subfolder too */
+    uf = fopen(f2, "w");
+    fputs("{}\n", uf);
+    fclose(uf);
+    ck_assert_int_eq(run(&c, &lg, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "it holds sub"), "%s", err);
+    ck_assert_int_eq(access(f1, R_OK), 0);
+    snprintf(c.out, sizeof c.out, "%s", f1); /* a file */
+    ck_assert_int_eq(run(&c, &lg, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "is not a directory"), "%s", err);
+    ck_assert_int_eq(access(f1, R_OK), 0);
+    printf("  refused: %s\n", err);
     fixture_rmdir(fx.root);
 }
 END_TEST
