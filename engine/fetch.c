@@ -10,6 +10,7 @@
  * .partial, where the next run resumes it; models/ and data/ only ever hold
  * whole assets, which is what engine/assets.c assumes when it finds one. */
 #include "engine/fetch_internal.h"
+#include "engine/safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -22,6 +23,8 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+
+static int check_model_files(const char *name, const char *dir, char *err, size_t errlen);
 
 /* ---- options ---- */
 
@@ -72,6 +75,16 @@ int fetch_ctx_init(FetchCtx *c, const FetchOptions *o, char *err, size_t errlen)
     pick_url(c->mrpc_ids, sizeof c->mrpc_ids, o->mrpc_dev_ids_url, "BILORA_MRPC_DEV_IDS_URL",
              FETCH_DEFAULT_MRPC_DEV_IDS);
     pick_url(c->e2e, sizeof c->e2e, o->e2e_url, "BILORA_E2E_URL", FETCH_DEFAULT_E2E);
+    /* only http(s): a file:// or mistyped base would fail later as "HTTP 0" */
+    const struct { const char *url, *env; } bases[] = {
+        {c->hub, "BILORA_HUB_URL"}, {c->pypi, "BILORA_PYPI_URL"}, {c->glue, "BILORA_GLUE_URL"},
+        {c->mrpc, "BILORA_MRPC_URL"}, {c->mrpc_ids, "BILORA_MRPC_DEV_IDS_URL"}, {c->e2e, "BILORA_E2E_URL"}};
+    for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++)
+        if (strncmp(bases[i].url, "http://", 7) != 0 && strncmp(bases[i].url, "https://", 8) != 0) {
+            fetch_fmt(err, errlen, "%s (or its option) is '%s': expected an http:// or https:// URL (a local "
+                      "folder of assets goes on BILORA_ASSETS instead)", bases[i].env, bases[i].url);
+            return -1;
+        }
     const char *tok = getenv("HF_TOKEN");
     if (!tok || !*tok) tok = getenv("HUGGING_FACE_HUB_TOKEN");
     if (tok) fetch_fmt(c->token, sizeof c->token, "%s", tok);
@@ -696,6 +709,7 @@ static int fetch_model(const FetchCtx *c, const char *name, char *err, size_t er
             f = &files.v[i]; /* files.v may have moved */
         }
     }
+    if (check_model_files(name, staging, err, errlen) != 0) goto out;
     write_hub_source(&job, &files, revision, license);
     if (fetch_place_dir(staging, final, err, errlen) != 0) goto out;
     char tot[32];
@@ -706,6 +720,78 @@ out:
     free(files.v);
     cJSON_Delete(listing);
     cJSON_Delete(pr_listing);
+    return rc;
+}
+
+/* What came down is what the names say, before it is placed: JSON files
+ * parse (config.json as an object), safetensors headers are valid, text
+ * files are text. Without the hub's listing there are no sizes or hashes to
+ * check, and a captive portal or a broken mirror answers 200 with a page of
+ * HTML for every name. */
+static int check_model_file(const char *name, const char *dir, const char *f, char *err, size_t errlen);
+
+static int check_model_files(const char *name, const char *dir, char *err, size_t errlen) {
+    /* config.json first: the file every model has, so the message is the same whatever the order */
+    if (check_model_file(name, dir, "config.json", err, errlen) != 0) return -1;
+    DIR *d = opendir(dir);
+    if (!d) {
+        fetch_fmt(err, errlen, "%s: cannot read %s: %s", name, dir, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)))
+        if (strcmp(e->d_name, "config.json") != 0) rc = check_model_file(name, dir, e->d_name, err, errlen);
+    closedir(d);
+    return rc;
+}
+
+static int check_model_file(const char *name, const char *dir, const char *f, char *err, size_t errlen) {
+    int rc = 0;
+    {
+        size_t n = strlen(f);
+        char path[4096], why[512] = "";
+        fetch_fmt(path, sizeof path, "%s/%s", dir, f);
+        if (n > 5 && !strcmp(f + n - 5, ".json")) {
+            FILE *fp = fopen(path, "rb");
+            char *buf = NULL;
+            size_t len = 0;
+            if (fp) {
+                fseek(fp, 0, SEEK_END);
+                long sz = ftell(fp);
+                fseek(fp, 0, SEEK_SET);
+                buf = sz >= 0 ? malloc((size_t)sz + 1) : NULL;
+                if (buf) len = fread(buf, 1, (size_t)sz, fp);
+                fclose(fp);
+            }
+            cJSON *j = buf ? cJSON_ParseWithLength(buf, len) : NULL;
+            if (!j) fetch_fmt(why, sizeof why, "not valid JSON (starts \"%.20s\")", buf ? buf : "");
+            else if (!strcmp(f, "config.json") && !cJSON_IsObject(j)) fetch_fmt(why, sizeof why, "not a JSON object");
+            cJSON_Delete(j);
+            free(buf);
+        } else if (n > 12 && !strcmp(f + n - 12, ".safetensors")) {
+            SafeTensors st;
+            char e2[400];
+            if (st_open(&st, path, e2, sizeof e2) != 0) fetch_fmt(why, sizeof why, "%s", e2);
+            else st_close(&st);
+        } else if (!strcmp(f, "vocab.txt") || !strcmp(f, "merges.txt")) {
+            FILE *fp = fopen(path, "rb");
+            char head[64] = "";
+            size_t k = fp ? fread(head, 1, sizeof head - 1, fp) : 0;
+            if (fp) fclose(fp);
+            head[k] = 0;
+            const char *h = head;
+            while (*h == ' ' || *h == '\n' || *h == '\r' || *h == '\t') h++;
+            if (!strncasecmp(h, "<!doctype", 9) || !strncasecmp(h, "<html", 5))
+                fetch_fmt(why, sizeof why, "an HTML page, not a token list");
+            else if (memchr(head, 0, k)) fetch_fmt(why, sizeof why, "binary, not a token list");
+        }
+        if (why[0]) {
+            fetch_fmt(err, errlen, "%s: the server's %s is %s; nothing was installed (a login page or a "
+                      "broken mirror? check BILORA_HUB_URL and the network)", name, f, why);
+            rc = -1;
+        }
+    }
     return rc;
 }
 

@@ -31,6 +31,7 @@ Fault switches:
                   stays the true one)
   --missing REPO  the model REPO answers 404 everywhere
   --no-api        /api/ answers 404 (a mirror without the API)
+  --portal        every path answers 200 with an HTML page (a captive portal)
   --no-range      Range headers are ignored (200 with the whole file)
   --mrpc-dir DIR  serve msr_paraphrase_{train,test}.txt and dev_ids.tsv from DIR
 """
@@ -61,6 +62,15 @@ def rand_bytes(rng, n):
     return rng.randbytes(n)
 
 
+def safetensors_bytes(rng, n, name="weight"):
+    """A valid safetensors file of about n bytes: one F32 tensor of random
+    values (fetch checks the header of what it downloads)."""
+    count = max(1, (n - 80) // 4)
+    header = json.dumps({name: {"dtype": "F32", "shape": [count], "data_offsets": [0, 4 * count]}})
+    header += " " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header.encode() + rng.randbytes(4 * count)
+
+
 def make_fixtures(root):
     """Returns {url path: bytes} plus the model listings."""
     rng = random.Random(1234)
@@ -84,7 +94,7 @@ def make_fixtures(root):
                                 [b"tok%d" % i for i in range(95)]) + b"\n",
     }
     # big enough that progress lines and a mid-file drop mean something
-    weights = rand_bytes(rng, 300_000)
+    weights = safetensors_bytes(rng, 300_000)
     model("test-org/tiny-bert", {"config.json": config, "model.safetensors": weights, **tok_files})
     model("test-org/sharded", {
         "config.json": config,
@@ -92,8 +102,8 @@ def make_fixtures(root):
             "metadata": {"total_size": 2000},
             "weight_map": {"a.weight": "model-00001-of-00002.safetensors",
                            "b.weight": "model-00002-of-00002.safetensors"}}).encode(),
-        "model-00001-of-00002.safetensors": rand_bytes(rng, 1000),
-        "model-00002-of-00002.safetensors": rand_bytes(rng, 1000),
+        "model-00001-of-00002.safetensors": safetensors_bytes(rng, 1000, "a.weight"),
+        "model-00002-of-00002.safetensors": safetensors_bytes(rng, 1000, "b.weight"),
         "vocab.txt": tok_files["vocab.txt"],
     })
     model("test-org/no-weights", {"config.json": config, "pytorch_model.bin": rand_bytes(rng, 100)})
@@ -102,7 +112,7 @@ def make_fixtures(root):
     model("test-org/bin-only", {"config.json": config, "pytorch_model.bin": rand_bytes(rng, 100),
                                 "vocab.txt": tok_files["vocab.txt"]})
     pr_rev = "refs%2Fpr%2F2"
-    pr_files = {"config.json": config, "model.safetensors": rand_bytes(rng, 4000)}
+    pr_files = {"config.json": config, "model.safetensors": safetensors_bytes(rng, 4000)}
     revisions = {("test-org/bin-only", pr_rev): pr_files,
                  ("test-org/bin-only", "refs%2Fpr%2F1"): {"model.safetensors": b"not these"}}
     for (repo, rev), contents in revisions.items():
@@ -210,6 +220,7 @@ def main():
     ap.add_argument("--corrupt", action="append", default=[])
     ap.add_argument("--missing", action="append", default=[])
     ap.add_argument("--no-api", action="store_true")
+    ap.add_argument("--portal", action="store_true")
     ap.add_argument("--no-range", action="store_true")
     ap.add_argument("--mrpc-dir")
     args = ap.parse_args()
@@ -258,6 +269,15 @@ def main():
             with lock:
                 log.write("%s %s %s\n" % (self.command, path, rng or "-"))
                 log.flush()
+            if args.portal:
+                body = b"<!DOCTYPE html><html><body>Log in to the WiFi to continue.</body></html>\n"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command == "GET":
+                    self.wfile.write(body)
+                return
             for repo in args.missing:
                 if path.startswith("/api/models/%s" % repo) or path.startswith("/%s/" % repo):
                     return self.not_found()

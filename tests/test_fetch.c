@@ -474,6 +474,25 @@ START_TEST(test_no_api_fallback) {
 }
 END_TEST
 
+START_TEST(test_captive_portal) {
+    /* 200 and a page of HTML for every name: refused, nothing installed,
+     * and the next run tries again rather than saying "already present" */
+    Server s;
+    const char *args[] = {"--portal", NULL};
+    server_start(&s, args);
+    Opts t;
+    opts_for(&t, &s);
+    char err[4096] = "";
+    ck_assert_int_eq(fetch(&t.o, "test-org/tiny-bert", err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "config.json is not valid JSON") && strstr(err, "nothing was installed"), "%s", err);
+    ck_assert(!exists("%s/models/%s", t.home, "tiny-bert"));
+    printf("  refused: %s\n", err);
+    ck_assert_int_eq(fetch(&t.o, "test-org/tiny-bert", err, sizeof err), -1);
+    ck_assert_msg(!strstr(err, "already"), "%s", err);
+    server_stop(&s);
+}
+END_TEST
+
 START_TEST(test_sharded) {
     Server s;
     server_start(&s, NULL);
@@ -887,6 +906,7 @@ static Suite *fetch_suite(void) {
     tcase_add_test(tc, test_checksum_mismatch);
     tcase_add_test(tc, test_checksum_from_headers_only);
     tcase_add_test(tc, test_no_api_fallback);
+    tcase_add_test(tc, test_captive_portal);
     tcase_add_test(tc, test_sharded);
     tcase_add_test(tc, test_no_safetensors);
     tcase_add_test(tc, test_conversion_pr);
