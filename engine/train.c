@@ -142,6 +142,40 @@ static void info(const TrainCallbacks *cb, const char *fmt, ...) {
     cb->on_info(cb->ctx, buf);
 }
 
+/* Fractional passes at a step: bi-level phase 1 over D1; bidora's phase 2
+ * starts its own count over all of D (it restarts A, B from their initial
+ * values). */
+static double epoch_at(const Run *r, long step, int phase) {
+    const TrainConfig *cfg = &r->cfg;
+    return r->bilevel && phase == 1 ? (double)step * cfg->lower_steps * cfg->batch_size / r->d1.n
+           : phase == 2             ? (double)(step - r->phase1_total) * cfg->batch_size / r->n_train
+                                    : (double)step * cfg->batch_size / r->n_train;
+}
+
+void run_replay_history(Run *r) {
+    MetricSet names;
+    float zero = 0.0f;
+    glue_metrics(r->task, &zero, &zero, 1, &names); /* the names and which is the headline */
+    for (int i = 0; i < r->n_hist_steps && r->cb.on_step; i++) {
+        const StepRecord *h = &r->hist_steps[i];
+        StepInfo si = {.step = h->step, .total_steps = r->total, .loss = h->loss, .upper_loss = h->upper_loss,
+                       .phase = h->step > r->phase1_total ? 2 : 1, .reg = NAN, .hypergrad_norm = NAN,
+                       .grad_norm = NAN};
+        si.epoch = epoch_at(r, h->step, si.phase);
+        r->cb.on_step(r->cb.ctx, &si);
+    }
+    for (int i = 0; i < r->n_hist_evals && r->cb.on_eval; i++) {
+        const EvalRecord *h = &r->hist_evals[i];
+        EvalInfo e = {.step = h->step, .split = h->split, .loss = h->loss};
+        if (names.n) {
+            e.metrics.n = 1;
+            e.metrics.name[0] = names.name[names.primary];
+            e.metrics.value[0] = h->metric;
+        }
+        r->cb.on_eval(r->cb.ctx, &e);
+    }
+}
+
 void run_info(Run *r, const char *fmt, ...) {
     if (!r->cb.on_info) return;
     char buf[1024];
@@ -736,11 +770,7 @@ int run_step(Run *r, char *err, size_t errlen) {
     double t = now_s();
     si.grad_norm = gn;
     si.reg = m->adapter.form == ADAPTER_SVD ? r->last_reg : NAN;
-    /* bi-level phase 1: passes over D1; bidora's phase 2 starts its own
-     * count over all of D (it restarts A, B from their initial values) */
-    si.epoch = r->bilevel && r->phase == 1 ? (double)r->step * cfg->lower_steps * cfg->batch_size / r->d1.n
-               : r->phase == 2            ? (double)(r->step - r->phase1_total) * cfg->batch_size / r->n_train
-                                          : (double)r->step * cfg->batch_size / r->n_train;
+    si.epoch = epoch_at(r, r->step, r->phase);
     si.examples_per_s = examples / (t - r->t_last);
     si.step_seconds = t - r->t_last;
     r->t_last = t;

@@ -131,6 +131,10 @@ typedef struct {
 #define RUN_DIVERGED 2  /* run_step: the loss became NaN/inf (update skipped) */
 
 int run_create(Run **out, const TrainConfig *cfg, const TrainCallbacks *cb, char *err, size_t errlen);
+/* Calls the run's on_step and on_eval once for every step and evaluation in
+ * its history, in order (a loaded run's past, for a front end that draws
+ * curves): losses and the headline metric, as recorded; 0 s per step. */
+void run_replay_history(Run *r);
 /* A line for the run's on_info callback (what a driver did: "saved session"). */
 void run_info(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* One global step (and its evaluation when due). 1 when the run is

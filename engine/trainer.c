@@ -203,6 +203,7 @@ static void *thread_main(void *arg) {
         publish(t, NULL);
         return NULL;
     }
+    if (t->load) run_replay_history(r); /* a loaded run's curves start at its first step */
     v->state = TRAINER_RUNNING;
     v->total_steps = run_total_steps(r);
     v->step = run_step_index(r); /* a loaded run starts where it was saved */

@@ -715,6 +715,49 @@ START_TEST(missing_state_is_named) {
 }
 END_TEST
 
+/* A session opened in the trainer (what the TUI's o does) shows its past:
+ * every saved step's loss and every evaluation, before the run goes on. */
+typedef struct { const char *root; } LoadCtx;
+static int load_named_s(void *ctx, const TrainCallbacks *cb, Run **out, char *err, size_t errlen) {
+    return session_load(((LoadCtx *)ctx)->root, "s", NULL, 0, cb, out, err, errlen);
+}
+START_TEST(opened_session_shows_its_history) {
+    char dir[256], root[300], err[1024];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    root_of(dir, root);
+    TrainConfig c = config(dir, "bilora");
+    c.steps = 10;
+    Run *r;
+    ck_assert_msg(run_create(&r, &c, NULL, err, sizeof(err)) == 0, "%s", err);
+    for (int i = 0; i < 10; i++) ck_assert_int_ge(run_step(r, err, sizeof(err)), 0);
+    ck_assert_msg(session_save(root, "s", r, err, sizeof(err)) == 0, "%s", err);
+    run_free(r);
+    LoadCtx lc = {root};
+    Trainer *t;
+    ck_assert_msg(trainer_start_loaded(&t, load_named_s, &lc, err, sizeof(err)) == 0, "%s", err);
+    TrainerView *v = trainer_view_new();
+    for (int i = 0; i < 4000; i++) {
+        trainer_read(t, v);
+        if (v->state == TRAINER_DONE || v->state == TRAINER_FAILED) break;
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_msg(v->state == TRAINER_DONE, "%s", v->message);
+    ck_assert_int_eq(v->step, 10);
+    ck_assert_int_eq(v->loss.n, 10);        /* every step's loss */
+    ck_assert_int_eq(v->loss.step[0], 1);
+    ck_assert_int_eq(v->upper_loss.n, 10);  /* and the upper loss */
+    ck_assert_int_eq(v->dev_loss.n, 3);     /* evaluations at 4, 8 and the end */
+    ck_assert_int_eq(v->dev_loss.step[2], 10);
+    ck_assert_str_eq(v->metric_name, "accuracy");
+    ck_assert(v->epoch > 0);
+    trainer_join(t);
+    trainer_view_free(v);
+    fixture_rmdir(dir);
+}
+END_TEST
+
 START_TEST(trainer_snapshot) {
     /* CMD_SNAPSHOT saves from the run's own thread at a step boundary */
     char dir[256], root[300], err[2048];
@@ -1040,6 +1083,7 @@ int main(void) {
     tcase_add_test(bad, unwritable_root_fails_before_training);
     tcase_add_test(bad, missing_state_is_named);
     tcase_add_test(bad, trainer_snapshot);
+    tcase_add_test(bad, opened_session_shows_its_history);
     suite_add_tcase(s, bad);
     TCase *crash = tcase_create("crash");
     tcase_set_timeout(crash, 600);

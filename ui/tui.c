@@ -15,6 +15,7 @@
 #include "ui/form.h"
 #include "ui/options.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -345,6 +346,32 @@ static int start_loaded(App *a, const SessionSummary *s, char *err, size_t errle
     return 0;
 }
 
+/* The form shows a run's settings: every field from c (its JSON key is
+ * the field's name with '_' for '-'); model, task and method are kept. */
+static void form_from_config(Form *f, const TrainConfig *c) {
+    cJSON *j = train_config_to_json(c);
+    if (!j) return;
+    int running = f->running;
+    f->running = 0; /* filling, not tuning: nothing is locked or "applied" */
+    for (int i = 0; i < f->n; i++) {
+        const char *name = f->fields[i].name;
+        if (!strcmp(name, "model") || !strcmp(name, "task") || !strcmp(name, "method")) continue;
+        char key[64], val[FORM_VALUE_LEN];
+        snprintf(key, sizeof(key), "%s", name);
+        for (char *q = key; *q; q++)
+            if (*q == '-') *q = '_';
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+        if (cJSON_IsString(v)) snprintf(val, sizeof(val), "%s", v->valuestring);
+        else if (cJSON_IsNumber(v)) snprintf(val, sizeof(val), "%.9g", v->valuedouble);
+        else if (cJSON_IsBool(v)) snprintf(val, sizeof(val), "%s", cJSON_IsTrue(v) ? "1" : "0");
+        else continue;
+        form_set(f, name, val);
+    }
+    f->running = running;
+    f->message[0] = 0;
+    cJSON_Delete(j);
+}
+
 /* The outcome of opening a session, once its run has loaded or failed. */
 static void opened(App *a, RunSlot *r) {
     long step = r->opening - 1;
@@ -353,6 +380,10 @@ static void opened(App *a, RunSlot *r) {
         ui_event(a, DASH_EV_WARN, "could not open session '%s': %s", r->session, r->view->message);
         return;
     }
+    /* the form (t tune, r new run) shows the session's settings, live
+     * changes included, not the defaults */
+    form_from_config(&a->form, &r->view->config);
+    for (int k = 0; k < a->form.n; k++) snprintf(r->init[k], FORM_VALUE_LEN, "%s", a->form.value[k]);
     ui_event(a, DASH_EV_INFO, "opened session '%s' (saved at step %ld); w saves back to it", r->session, step);
     char what[SESSION_NAME_MAX + 32];
     snprintf(what, sizeof(what), "opened session '%s'", r->session);
@@ -403,7 +434,14 @@ static int poll_runs(App *a) {
     for (int i = 0; i < a->n_runs; i++) {
         RunSlot *r = &a->run[i];
         trainer_read(r->t, r->next);
-        if (memcmp(r->next, r->view, sizeof(*r->view)) == 0) continue;
+        /* (a load that failed at once may already be in the first view read) */
+        if (memcmp(r->next, r->view, sizeof(*r->view)) == 0) {
+            if (r->opening && r->view->state != TRAINER_STARTING) {
+                opened(a, r);
+                changed = 1;
+            }
+            continue;
+        }
         TrainerView *t = r->view;
         r->view = r->next;
         r->next = t;
@@ -425,6 +463,9 @@ static int poll_runs(App *a) {
         }
         r->confirmations = conf;
     }
+    /* the tune form knows whether a run still goes (it ends while the form
+     * is open: hot changes are then no longer "applied at the next step") */
+    if (a->tuning && changed) a->form.running = any_active(a);
     return changed;
 }
 
