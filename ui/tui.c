@@ -1107,9 +1107,24 @@ static int parse_flags(Form *f, Flags *fl, int argc, char **argv, char *err, siz
         char name[64];
         const char *eq = strchr(a, '=');
         snprintf(name, sizeof(name), "%.*s", (int)(eq ? eq - a - 2 : (long)strlen(a + 2)), a + 2);
-        if (!strcmp(name, "ascii")) { fl->ascii = 1; continue; }
-        if (!strcmp(name, "no-colour") || !strcmp(name, "no-color")) { fl->mono = 1; continue; }
-        if (!strcmp(name, "stats")) { fl->stats = 1; continue; }
+        int *sw = !strcmp(name, "ascii") ? &fl->ascii
+                  : !strcmp(name, "no-colour") || !strcmp(name, "no-color") ? &fl->mono
+                  : !strcmp(name, "stats") ? &fl->stats : NULL;
+        if (sw) { /* switches take no value: "--stats=no" is not a way to say no */
+            if (eq) {
+                snprintf(err, errlen, "--%s is a switch and takes no value (got '%s')", name, eq + 1);
+                return -1;
+            }
+            *sw = 1;
+            continue;
+        }
+        /* the aliases `bilora train` accepts */
+        if (!strcmp(name, "lr")) snprintf(name, sizeof(name), "lower-lr");
+        if (!strcmp(name, "weight-decay")) snprintf(name, sizeof(name), "lower-weight-decay");
+        if (strcmp(name, "compare") != 0 && form_index(f, name) < 0) {
+            snprintf(err, errlen, "unknown flag '--%s' (see --help)", name);
+            return -1;
+        }
         const char *value = eq ? eq + 1 : NULL;
         if (!value) {
             if (i + 1 >= argc) {
@@ -1126,14 +1141,7 @@ static int parse_flags(Form *f, Flags *fl, int argc, char **argv, char *err, siz
             snprintf(fl->compare, sizeof(fl->compare), "%s", value);
             continue;
         }
-        /* The aliases `bilora train` accepts. */
-        if (!strcmp(name, "lr")) snprintf(name, sizeof(name), "lower-lr");
-        if (!strcmp(name, "weight-decay")) snprintf(name, sizeof(name), "lower-weight-decay");
         if (!strcmp(name, "task") || !strcmp(name, "data")) fl->task_named = 1;
-        if (form_index(f, name) < 0) {
-            snprintf(err, errlen, "unknown flag '--%s' (see --help)", name);
-            return -1;
-        }
         if (form_set(f, name, value) < 0) {
             snprintf(err, errlen, "--%s", f->message);
             f->message[0] = 0;
