@@ -332,6 +332,13 @@ int cmd_generate(int argc, char **argv) {
             break;
         }
         free(types);
+        if (lens[n_lines] == 0) { /* an empty line: generate from <|endoftext|>, GPT-2's start token */
+            int32_t *one = realloc(ids[n_lines], sizeof(int32_t));
+            if (!one) { fprintf(stderr, "bilora generate: out of memory\n"); return 1; }
+            one[0] = tokenizer_sep_id(tok);
+            ids[n_lines] = one;
+            lens[n_lines] = 1;
+        }
         if (lens[n_lines] + max_new > mc.max_position_embeddings) {
             fprintf(stderr, "bilora generate: stdin line %d: %d prompt tokens + %d new exceed the "
                     "model's %d positions\n", n_lines + 1, lens[n_lines], max_new,

@@ -646,7 +646,14 @@ static void draw_sessions(App *a) {
         grid_text(g, x, y++, w, dim, "w on the dashboard saves the run; from the shell:");
         grid_text(g, x + 2, y++, w - 2, code, "bilora train ... --session NAME");
     } else {
-        snprintf(line, sizeof(line), "  %-24s %-6s %-7s %15s %-16s %s", "name", "task", "method", "step", "metric",
+        /* the name column as wide as the longest name (default names are 27) */
+        int nw = 24;
+        for (int i = 0; i < a->n_sessions; i++) {
+            int l = (int)strlen(a->sessions[i].name);
+            if (l > nw) nw = l;
+        }
+        if (nw > 48) nw = 48;
+        snprintf(line, sizeof(line), "  %-*s %-6s %-7s %15s %-16s %s", nw, "name", "task", "method", "step", "metric",
                  "saved");
         grid_text(g, 0, y++, g->w, bold, line);
         int rows = g->h - 3 - y;
@@ -662,8 +669,8 @@ static void draw_sessions(App *a) {
             time_t t = (time_t)s->saved;
             struct tm tm;
             if (localtime_r(&t, &tm)) strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
-            snprintf(line, sizeof(line), "  %-24.24s %-6.6s %-7.7s %15s %-16.16s %s%s", s->name, s->task, s->method,
-                     st, metric, date, s->from_aside ? " (interrupted save)" : "");
+            snprintf(line, sizeof(line), "  %-*.*s %-6.6s %-7.7s %15s %-16.16s %s%s", nw, nw, s->name, s->task,
+                     s->method, st, metric, date, s->from_aside ? " (interrupted save)" : "");
             int sel = i == a->sess_sel;
             grid_clear(g, grect(0, y, g->w, 1), sel ? style_pick(o, GC_DEFAULT, GA_REVERSE, 0) : gstyle(0, 0, 0));
             grid_text(g, 0, y, g->w, sel ? style_pick(o, GC_DEFAULT, GA_REVERSE, 0) : gstyle(0, 0, 0), line);
@@ -751,8 +758,19 @@ static void ask_compare(App *a) {
 }
 
 static void ask_quit(App *a) {
-    long step = a->n_runs ? a->run[0].view->step : 0;
-    ask(a, PROMPT_QUIT, "Quit and discard the unsaved run (step %ld)?  y: quit  n: stay  w: save first", step);
+    /* name the run that is unsaved (in compare mode it may be the second) */
+    int k = 0;
+    for (int i = 0; i < a->n_runs; i++)
+        if (a->run[i].view->step > 0 && a->run[i].view->step > a->run[i].saved_step) {
+            k = i;
+            break;
+        }
+    long step = a->n_runs ? a->run[k].view->step : 0;
+    if (a->n_runs == 2)
+        ask(a, PROMPT_QUIT, "Quit and discard the unsaved %s run (step %ld)?  y: quit  n: stay  w: save first",
+            a->run[k].label, step);
+    else
+        ask(a, PROMPT_QUIT, "Quit and discard the unsaved run (step %ld)?  y: quit  n: stay  w: save first", step);
 }
 
 /* Starts the comparison chosen at the prompt: from the setup form both
