@@ -457,27 +457,35 @@ START_TEST(test_ticks)
     ck_assert_double_eq(step, 500);
     ck_assert_double_eq(t[2], 1000);
     /* log: 0.05..0.7 in at most 4 -> 1-2-5 per decade */
-    n = chart_log_ticks(0.05, 0.7, 4, t, 16);
+    n = chart_log_ticks(0.05, 0.7, 4, t, 16, &step);
     ck_assert_int_eq(n, 4);
     ck_assert_double_eq_tol(t[0], 0.05, 1e-15);
     ck_assert_double_eq_tol(t[1], 0.1, 1e-15);
     ck_assert_double_eq_tol(t[2], 0.2, 1e-15);
     ck_assert_double_eq_tol(t[3], 0.5, 1e-15);
     /* 1e-4..10 in at most 4: every other decade */
-    n = chart_log_ticks(1e-4, 10, 4, t, 16);
+    n = chart_log_ticks(1e-4, 10, 4, t, 16, &step);
     ck_assert_int_eq(n, 3);
     ck_assert_double_eq_tol(t[0], 1e-4, 1e-19);
     ck_assert_double_eq_tol(t[1], 1e-2, 1e-17);
     ck_assert_double_eq_tol(t[2], 1, 1e-15);
     /* too narrow for two 1..9 ticks: linear ones inside; 0.02 steps would
      * be 4 (0.32..0.38), so 0.05 steps: just 0.35 */
-    n = chart_log_ticks(0.31, 0.38, 3, t, 16);
+    n = chart_log_ticks(0.31, 0.38, 3, t, 16, &step);
     ck_assert_int_eq(n, 1);
     ck_assert_double_eq_tol(t[0], 0.35, 1e-15);
-    n = chart_log_ticks(0.31, 0.38, 4, t, 16);
+    n = chart_log_ticks(0.31, 0.38, 4, t, 16, &step);
     ck_assert_int_eq(n, 4);
     ck_assert_double_eq_tol(t[3], 0.38, 1e-15);
-    ck_assert_int_eq(chart_log_ticks(-1, 1, 4, t, 16), 0);
+    ck_assert_double_eq_tol(step, 0.02, 1e-15); /* linear: the labels' step */
+    char l0[24], l1[24];
+    chart_tick_label(t[2], step, l0, sizeof(l0));
+    chart_tick_label(t[3], step, l1, sizeof(l1));
+    ck_assert_str_eq(l0, "0.36");
+    ck_assert_str_eq(l1, "0.38");
+    n = chart_log_ticks(0.05, 0.7, 4, t, 16, &step);
+    ck_assert_double_eq(step, 0); /* log ticks: each labelled by itself */
+    ck_assert_int_eq(chart_log_ticks(-1, 1, 4, t, 16, &step), 0);
 }
 END_TEST
 

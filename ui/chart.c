@@ -95,7 +95,8 @@ static int chart_log_set(double lo, double hi, const int *mant, int n_mant, int 
     return n;
 }
 
-int chart_log_ticks(double lo, double hi, int max_ticks, double *out, int cap) {
+int chart_log_ticks(double lo, double hi, int max_ticks, double *out, int cap, double *linear_step) {
+    if (linear_step) *linear_step = 0;
     if (!(lo > 0) || !(hi > 0) || !isfinite(lo) || !isfinite(hi)) return 0;
     if (hi < lo) { double t = lo; lo = hi; hi = t; }
     if (max_ticks < 2) max_ticks = 2;
@@ -110,7 +111,9 @@ int chart_log_ticks(double lo, double hi, int max_ticks, double *out, int cap) {
     }
     /* Less than a "1..9" pair inside: linear ticks. */
     double s;
-    return chart_ticks_within(lo, hi, max_ticks, out, cap, &s);
+    int n = chart_ticks_within(lo, hi, max_ticks, out, cap, &s);
+    if (linear_step) *linear_step = s;
+    return n;
 }
 
 /* "1.50" -> "1.5", "2.00" -> "2": for k-suffixed and exponent labels,
@@ -356,7 +359,7 @@ void chart_draw(Grid *g, Rect r, const ChartSpec *c, const DrawOpts *o) {
         double pad = (l1 - l0) * 0.04;
         cv.ylo = l0 - pad;
         cv.yhi = l1 + pad;
-        nyt = chart_log_ticks(pow(10, cv.ylo), pow(10, cv.yhi), max_y, yt, 16);
+        nyt = chart_log_ticks(pow(10, cv.ylo), pow(10, cv.yhi), max_y, yt, 16, &ystep);
     } else {
         chart_widen(&ylo, &yhi);
         double pad = (yhi - ylo) * 0.04;
@@ -367,7 +370,7 @@ void chart_draw(Grid *g, Rect r, const ChartSpec *c, const DrawOpts *o) {
     char ylab[16][24];
     int lw = 1;
     for (int i = 0; i < nyt; i++) {
-        chart_tick_label(yt[i], c->log_y ? yt[i] : ystep, ylab[i], sizeof(ylab[i]));
+        chart_tick_label(yt[i], c->log_y && ystep == 0 ? yt[i] : ystep, ylab[i], sizeof(ylab[i]));
         lw = gmax(lw, utf8_width(ylab[i]));
     }
     lw = gmin(lw, r.w / 3);

@@ -62,8 +62,10 @@ int chart_ticks(double lo, double hi, int max_ticks, double *out, int cap, doubl
 int chart_ticks_within(double lo, double hi, int max_ticks, double *out, int cap, double *step);
 /* Ticks for a log axis inside [lo, hi] (both > 0): decades, else 1-2-5 or
  * 1..9 per decade, whichever is densest within max_ticks; for a range too
- * narrow for those, linear ticks. Not expanded. Returns the count. */
-int chart_log_ticks(double lo, double hi, int max_ticks, double *out, int cap);
+ * narrow for those, linear ticks, and *linear_step (may be NULL) is their
+ * step, else 0: labels need it ("0.36", "0.38", not "0.4" twice). Not
+ * expanded. Returns the count. */
+int chart_log_ticks(double lo, double hi, int max_ticks, double *out, int cap, double *linear_step);
 /* A tick label: as many decimals as the step needs ("0.30", "0.35"),
  * thousands as k ("1.5k", "12k"), tiny or huge values in short
  * exponent form ("5e-4"). */
