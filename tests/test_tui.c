@@ -1023,7 +1023,7 @@ START_TEST(compare_two_methods) {
     WAIT(&t, "lora: ", 10000); /* events name their run */
     /* ^C asks like q (it is a key here, not a signal); a second one quits. */
     term_send(&t, "\003");
-    WAIT(&t, "discard the unsaved run", 3000);
+    WAIT(&t, "discard the unsaved bilora run", 3000); /* it names which of the two */
     ck_assert_msg(!t.exited, "^C quit without asking");
     term_send(&t, "\003");
     ck_assert_int_eq(term_finish(&t, 10000), 0);
@@ -1123,12 +1123,17 @@ START_TEST(session_browser_opens_saved_run) {
     WAIT_ROW(&t, 23, "saved session 's1' at step", 10000);
     term_send(&t, "p");
     WAIT_ROW(&t, 0, "paused", 5000);
+    term_pump(&t, 300);
+    long paused_at = stats_step(&t);
+    /* q, then the prompt's "w: save first": it saves, then quits */
     term_send(&t, "q");
-    if (term_wait(&t, "discard the unsaved run", 1000)) term_send(&t, "y");
+    int asked = term_wait(&t, "discard the unsaved run", 3000);
+    if (asked) term_send(&t, "w");
     ck_assert_int_eq(term_finish(&t, 10000), 0);
     SessionSummary sum;
     ck_assert_msg(session_summary(sroot, "s1", &sum, err, sizeof(err)) == 0, "%s", err);
     ck_assert_msg(sum.step > 20, "w did not save back to s1 (step %ld)", sum.step);
+    if (asked) ck_assert_msg(sum.step == paused_at, "save-first saved step %ld, paused at %ld", sum.step, paused_at);
 
     /* A session that cannot load says so, and does not claim it opened. */
     ck_assert_msg(run_create(&r, &c, NULL, err, sizeof(err)) == 0, "%s", err);

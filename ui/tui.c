@@ -66,6 +66,7 @@ typedef struct {
     int n_ui_events;
     char title[320];
     int quit, dirty;
+    int quit_when_saved;        /* the quit prompt's w: quit once every run's save is confirmed */
     /* the session browser (o in the picker) */
     SessionSummary *sessions;
     int n_sessions, sess_sel;
@@ -480,7 +481,11 @@ static void snapshot(App *a) {
     for (int i = 0; i < a->n_runs; i++) {
         const char *task = form_get(&a->form, "task");
         if (a->run[i].session[0]) snprintf(name, sizeof(name), "%s", a->run[i].session);
-        else snprintf(name, sizeof(name), "%s-%s-%s", task ? task : "run", a->run[i].label, stamp);
+        else {
+            snprintf(name, sizeof(name), "%s-%s-%s", task ? task : "run", a->run[i].label, stamp);
+            /* later saves of this run update the same session, not a new one each time */
+            snprintf(a->run[i].session, sizeof(a->run[i].session), "%s", name);
+        }
         TrainerCmd c = {.kind = CMD_SNAPSHOT};
         snprintf(c.value, sizeof(c.value), "%s", name);
         char err[256];
@@ -830,7 +835,10 @@ static void prompt_key(App *a, const TuiKey *k) {
     int yes = k->code == TK_CHAR && (k->ch == 'y' || k->ch == 'Y');
     if (p == PROMPT_QUIT) {
         if (yes) a->quit = 1;
-        else if (k->code == TK_CHAR && k->ch == 'w') snapshot(a);
+        else if (k->code == TK_CHAR && k->ch == 'w') {
+            snapshot(a);
+            a->quit_when_saved = 1; /* "save first", then quit: when the save is confirmed */
+        }
     } else if (p == PROMPT_NEW_RUN) {
         if (yes) {
             stop_runs(a);
@@ -1057,6 +1065,7 @@ static void dash_key(App *a, const TuiKey *k) {
 
 static void handle_key(App *a, const TuiKey *k) {
     if (k->code == TK_RESIZE) return;
+    a->quit_when_saved = 0; /* any key after "save first" (a failed save, say) takes it back */
     /* ^C quits from anywhere; with an unsaved run it asks, and a second
      * ^C at the question means it. */
     if (k->code == TK_INTERRUPT) {
@@ -1285,6 +1294,7 @@ int cmd_tui(int argc, char **argv) {
         if (a->n_runs && t >= next_poll) {
             if (poll_runs(a)) a->dirty = 1;
             next_poll = t + 0.1;
+            if (a->quit_when_saved && !unsaved(a)) a->quit = 1;
         }
         if (a->notice[0] && t >= a->notice_until) {
             a->notice[0] = 0;
