@@ -53,7 +53,13 @@ static void event(TrainerView *v, const char *fmt, ...) {
     }
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(v->events[v->n_events++], sizeof(v->events[0]), fmt, ap);
+    char *e = v->events[v->n_events++];
+    if (vsnprintf(e, sizeof(v->events[0]), fmt, ap) >= (int)sizeof(v->events[0]))
+    { /* cut: say so, at a character boundary */
+        size_t k = sizeof(v->events[0]) - 4;
+        while (k > 0 && ((unsigned char)e[k] & 0xC0) == 0x80) k--;
+        memcpy(e + k, "...", 4);
+    }
     va_end(ap);
 }
 
@@ -203,7 +209,9 @@ static void *thread_main(void *arg) {
         publish(t, NULL);
         return NULL;
     }
-    if (t->load) run_replay_history(r); /* a loaded run's curves start at its first step */
+    /* a loaded run's curves start at its first step (unless the loader's
+     * own steps already reported them) */
+    if (t->load && v->loss.n == 0 && v->dev_loss.n == 0) run_replay_history(r);
     v->state = TRAINER_RUNNING;
     v->total_steps = run_total_steps(r);
     v->step = run_step_index(r); /* a loaded run starts where it was saved */

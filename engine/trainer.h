@@ -54,7 +54,7 @@ typedef struct {
     char spectrum_names[SPEC_ROWS_MAX][SPECTRUM_NAME];
     float spectrum[SPEC_ROWS_MAX][SPEC_VALUES_MAX];
     int n_events;             /* ring of the latest event-log lines */
-    char events[EVENTS_MAX][160];
+    char events[EVENTS_MAX][256]; /* a longer line ends in "..." */
     int n_changes;
     RunChange changes[CHANGES_MAX];
     size_t trainable_params, total_params;

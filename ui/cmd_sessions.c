@@ -322,6 +322,11 @@ int cmd_export(int argc, char **argv) {
         fprintf(stderr, "bilora export: name a session and at least one of --csv FILE, --svg FILE\n");
         return 2;
     }
+    if (csv && svg && (!strcmp(csv, svg))) {
+        fprintf(stderr, "bilora export: --csv and --svg both name '%s'; one of them at a time on stdout, "
+                "or two files\n", csv);
+        return 2;
+    }
     char err[2048];
     cJSON *doc;
     if (session_read_json(NULL, name, &doc, err, sizeof(err)) != 0) {

@@ -322,9 +322,11 @@ void form_edit_insert(Form *f, const char *utf8) {
     size_t len = strlen(f->edit), add = strlen(utf8);
     size_t room = sizeof(f->edit) - 1 - len;
     if (add > room) {
-        /* Cut at a codepoint boundary, never inside one. */
+        /* Cut at a codepoint boundary, never inside one, and say so: a cut
+         * value would otherwise fail later with a puzzling message. */
         add = room;
         while (add > 0 && ((unsigned char)utf8[add] & 0xC0) == 0x80) add--;
+        form_say(f, 1, "a value holds at most %d bytes: the rest was not typed", (int)sizeof(f->edit) - 1);
     }
     memmove(f->edit + f->cursor + add, f->edit + f->cursor, len - (size_t)f->cursor + 1);
     memcpy(f->edit + f->cursor, utf8, add);

@@ -39,7 +39,7 @@ typedef struct {
     long saved_step;            /* the step of the last confirmed snapshot; -1: none */
     double started, ended;      /* wall clock (now_s) at start and when it ended; 0: not yet */
     int confirmations;          /* snapshot confirmations seen in its log */
-    char last_confirmation[160]; /* the latest of them */
+    char last_confirmation[256]; /* the latest of them */
     char session[SESSION_NAME_MAX + 1]; /* opened from this saved session: w saves back to it */
     long opening;               /* > 0: loading that session, saved at step opening − 1 */
 } RunSlot;
@@ -122,7 +122,12 @@ static void ui_event(App *a, DashEventKind kind, const char *fmt, ...) {
     e->kind = kind;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->text, sizeof(e->text), fmt, ap);
+    if (vsnprintf(e->text, sizeof(e->text), fmt, ap) >= (int)sizeof(e->text))
+    { /* cut: say so, at a character boundary */
+        size_t k = sizeof(e->text) - 4;
+        while (k > 0 && ((unsigned char)e->text[k] & 0xC0) == 0x80) k--;
+        memcpy(e->text + k, "...", 4);
+    }
     va_end(ap);
 }
 

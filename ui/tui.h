@@ -110,7 +110,7 @@ void tui_format_bytes(double n, char *buf, size_t cap);
 typedef struct {
     long step;
     DashEventKind kind;
-    char text[160];
+    char text[256];
 } TuiEvent;
 
 typedef struct {
