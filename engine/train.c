@@ -152,6 +152,10 @@ static double epoch_at(const Run *r, long step, int phase) {
                                     : (double)step * cfg->batch_size / r->n_train;
 }
 
+int run_evaluates_at(const Run *r, long step) {
+    return step % r->eval_every == 0 || step == r->total || step == r->phase1_total;
+}
+
 void run_replay_history(Run *r) {
     MetricSet names;
     float zero = 0.0f;
@@ -784,7 +788,7 @@ int run_step(Run *r, char *err, size_t errlen) {
         r->hist_steps[r->n_hist_steps++] = (StepRecord){r->step, (float)si.loss, (float)si.upper_loss};
     r->done.final_train_loss = si.loss;
     r->done.steps = r->step;
-    if (r->step % r->eval_every == 0 || r->step == r->total || r->step == r->phase1_total) {
+    if (run_evaluates_at(r, r->step)) {
         if (run_evaluations(r, err, errlen) != 0) return -1;
     }
     if (r->step % r->spectrum_every == 0 || r->step == r->total)

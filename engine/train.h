@@ -135,6 +135,9 @@ int run_create(Run **out, const TrainConfig *cfg, const TrainCallbacks *cb, char
  * its history, in order (a loaded run's past, for a front end that draws
  * curves): losses and the headline metric, as recorded; 0 s per step. */
 void run_replay_history(Run *r);
+/* 1 when run_step at this step evaluates (the train subset and dev): a
+ * front end can say so, since an evaluation takes longer than a step. */
+int run_evaluates_at(const Run *r, long step);
 /* A line for the run's on_info callback (what a driver did: "saved session"). */
 void run_info(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* One global step (and its evaluation when due). 1 when the run is

@@ -237,7 +237,12 @@ static void *thread_main(void *arg) {
             pthread_mutex_unlock(&t->mu);
             continue;
         }
+        /* an evaluation takes seconds: say so before, so commands sent
+         * meanwhile are known to wait for it */
+        v->evaluating = run_evaluates_at(r, run_step_index(r) + 1);
+        if (v->evaluating) publish(t, r);
         int rc = run_step(r, err, sizeof(err));
+        v->evaluating = 0;
         if (rc == RUN_DIVERGED) {
             v->state = TRAINER_PAUSED;
             snprintf(v->message, sizeof(v->message), "%s", err);

@@ -44,6 +44,7 @@ typedef struct {
     TrainerState state;
     char message[1024];       /* why it paused / failed; the latest warning */
     TrainConfig config;       /* current values, hot changes included */
+    int evaluating;           /* the step under way ends with an evaluation */
     long step, total_steps;
     int phase;
     double epoch, examples_per_s, eta_seconds, elapsed_seconds;

@@ -166,6 +166,37 @@ START_TEST(finished_run_can_still_be_saved) {
 }
 END_TEST
 
+/* A step that ends with an evaluation is announced before it starts (the
+ * TUI shows "evaluating": commands sent then wait for it). */
+START_TEST(evaluation_is_announced) {
+    char dir[256], err[512];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    TrainConfig c = config(dir, "lora", 40);
+    c.eval_every = 2;
+    Trainer *t;
+    ck_assert_msg(trainer_start(&t, &c, err, sizeof(err)) == 0, "%s", err);
+    TrainerView *v = trainer_view_new();
+    int seen = 0;
+    for (int i = 0; i < 4000 && !seen; i++) {
+        trainer_read(t, v);
+        if (v->state == TRAINER_RUNNING && v->evaluating) {
+            seen = 1;
+            /* announced before the step: the view's step is the one before an evaluating one */
+            ck_assert_int_eq((v->step + 1) % 2, 0);
+        }
+        if (v->state == TRAINER_DONE) break;
+        nap(1);
+    }
+    ck_assert_msg(seen, "no evaluation was announced");
+    ck_assert(wait_for(t, v, finished));
+    ck_assert_int_eq(v->evaluating, 0);
+    trainer_join(t);
+    trainer_view_free(v);
+    fixture_rmdir(dir);
+}
+END_TEST
+
 START_TEST(nan_loss_pauses_naming_the_step) {
     char dir[256], err[512];
     fixture_tmpdir(dir);
@@ -263,6 +294,7 @@ int main(void) {
     tcase_add_test(tc, commands_apply_at_step_boundaries);
     tcase_add_test(tc, runs_to_done_with_curves);
     tcase_add_test(tc, finished_run_can_still_be_saved);
+    tcase_add_test(tc, evaluation_is_announced);
     tcase_add_test(tc, nan_loss_pauses_naming_the_step);
     tcase_add_test(tc, bad_config_fails_before_starting);
     tcase_add_test(tc, starts_from_a_loaded_run);

@@ -86,7 +86,7 @@ static void dash_format_mem(double b, char *buf, size_t cap) {
 
 static int dash_state_colour(const char *state) {
     if (!state) return GC_DEFAULT;
-    if (!strcmp(state, "running")) return GC_GREEN;
+    if (!strcmp(state, "running") || !strcmp(state, "evaluating")) return GC_GREEN;
     if (!strcmp(state, "paused")) return GC_YELLOW;
     if (!strcmp(state, "done")) return GC_BLUE;
     return GC_RED;
@@ -108,7 +108,7 @@ static int dash_run_segs(const DashRun *r, int compact, const DrawOpts *o, DashS
     snprintf(s[n].text, sizeof(s[n].text), "%s %s", o->unicode ? "\u25CF" : "*",
              compact && r->label ? r->label : state);
     s[n++].st = style_pick(o, compact ? r->colour : dash_state_colour(state), GA_BOLD, GA_BOLD);
-    if (compact && strcmp(state, "running") != 0) {
+    if (compact && strcmp(state, "running") != 0) { /* "evaluating", "paused", ... */
         snprintf(s[n].text, sizeof(s[n].text), "%s", state);
         s[n++].st = style_pick(o, dash_state_colour(state), 0, 0);
     }

@@ -230,7 +230,9 @@ void tui_dash_build(TuiDashBuf *b, const TuiDashIn *in, DashView *v) {
         if (!tv) continue;
         DashRun *run = &v->runs[r];
         run->label = ri->label;
-        snprintf(b->state[r], sizeof(b->state[r]), "%s", TRAINER_STATE_NAMES[gclamp((int)tv->state, 0, 5)]);
+        snprintf(b->state[r], sizeof(b->state[r]), "%s",
+                 tv->state == TRAINER_RUNNING && tv->evaluating ? "evaluating"
+                                                                : TRAINER_STATE_NAMES[gclamp((int)tv->state, 0, 5)]);
         run->state = b->state[r];
         run->step = tv->step;
         run->total_steps = tv->total_steps;
