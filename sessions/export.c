@@ -419,17 +419,26 @@ static void loss_chart(FILE *f, const History *h, double top) {
     axes(f, &fr, "Loss", "step", "loss");
     /* live changes: where the run's settings moved */
     const cJSON *c;
+    double prev = NAN;
+    int same = 0; /* earlier changes at this step: their labels sit left of this one */
     cJSON_ArrayForEach(c, h->changes) {
         double s = num_or(cJSON_GetObjectItemCaseSensitive(c, "step"), NAN);
         if (!isfinite(s) || s < fr.x0 || s > fr.x1) continue;
+        same = s == prev ? same + 1 : 0;
+        prev = s;
         double x = px(&fr, s);
         fprintf(f, "<line class=\"change\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#777777\" "
                 "stroke-width=\"1\" stroke-dasharray=\"4 3\"/>\n", x, fr.y, x, fr.y + fr.h);
         /* the label runs up from the axis: the legend sits top right */
         double ly = fr.y + fr.h - 4;
+        double lx = x - 3 - 12.0 * same;
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#555555\" transform=\"rotate(-90 %.1f %.1f)\">",
-                x - 3, ly, x - 3, ly);
-        xml_text(f, str_or(c, "key", "?"));
+                lx, ly, lx, ly);
+        char flag[64]; /* the flag's spelling, as the CLI and the TUI show it */
+        snprintf(flag, sizeof(flag), "%s", str_or(c, "key", "?"));
+        for (char *q = flag; *q; q++)
+            if (*q == '_') *q = '-';
+        xml_text(f, flag);
         fputs(" = ", f);
         xml_text(f, str_or(c, "value", "?"));
         fprintf(f, "</text>\n");
