@@ -216,6 +216,7 @@ void split_d1_d2(int n, float ratio, uint64_t seed, int *d1, int *n1, int *d2, i
 
 static int stream_next(Stream *s, int *out, int B) {
     int nb = 0;
+    if (s->n <= 0) return 0; /* nothing to draw (callers check before building a batch) */
     while (nb < B) {
         if (s->cursor == s->n) {
             s->cursor = 0;
@@ -396,6 +397,11 @@ int run_create(Run **out, const TrainConfig *cfg_in, const TrainCallbacks *cb, c
 
     r->n_train = r->train.n;
     if (cfg->overfit_batch > 0 && cfg->overfit_batch < r->n_train) r->n_train = cfg->overfit_batch;
+    if (r->bilevel && r->n_train < 2) { /* D1 and D2 each need an example */
+        snprintf(err, errlen, "%s needs at least 2 training examples (one for D1, one for D2); "
+                 "--overfit-batch %d leaves %d", cfg->method, cfg->overfit_batch, r->n_train);
+        return -1;
+    }
     int shuffle_on = cfg->overfit_batch <= 0;
     uint64_t data_rng = rng_derive(cfg->seed, 2);
     r->all = (Stream){.idx = malloc(sizeof(int) * r->n_train), .n = r->n_train, .rng = data_rng,
@@ -635,10 +641,14 @@ static int run_evaluations(Run *r, char *err, size_t errlen) {
     memset(&ev, 0, sizeof(ev));
     ev.step = r->step;
     ev.split = "train";
-    if (evaluate(r, &r->train, r->train_eval_idx, r->n_te, &ev, err, errlen) != 0) return -1;
-    if (r->cb.on_eval) r->cb.on_eval(r->cb.ctx, &ev);
-    record_eval(r, &ev);
-    r->done.last_train = ev;
+    if (r->n_te > 0) { /* --eval-train-examples 0: no train-subset evaluation, not a loss of 0 */
+        if (evaluate(r, &r->train, r->train_eval_idx, r->n_te, &ev, err, errlen) != 0) return -1;
+        if (r->cb.on_eval) r->cb.on_eval(r->cb.ctx, &ev);
+        record_eval(r, &ev);
+        r->done.last_train = ev;
+    } else {
+        r->done.last_train.loss = NAN;
+    }
     for (int d = 0; d < r->n_dev && r->cfg.overfit_batch <= 0; d++) {
         EvalInfo dv;
         memset(&dv, 0, sizeof(dv));
@@ -674,9 +684,13 @@ static double lower_step(Run *r, Stream *s, float lr, uint64_t seed, int *idx_ou
     if (r->cfg.gamma1 > 0 && m->adapter.form == ADAPTER_SVD && r->phase == 1)
         r->last_reg = model_orth_reg(m, r->cfg.gamma1);
     *gn = clip_grad_norm(m->be, &m->params, GROUP_LOWER, r->cfg.max_grad_norm);
-    if (isfinite(loss)) {
-        if (!strcmp(r->cfg.method, "adalora")) adalora_update(r);
+    if (isfinite(loss) && isfinite(*gn)) { /* a non-finite gradient is not applied either */
         adamw_step(&r->opt_lower, lr);
+        /* after the step, as PEFT's update_and_allocate: importance from
+         * the stepped weights and this step's gradients, then the pruned λ
+         * set to 0, so the model evaluated and saved has the budget's rank
+         * (masked before the step, Adam's momentum moved them off 0 again) */
+        if (!strcmp(r->cfg.method, "adalora")) adalora_update(r);
     }
     return loss;
 }
@@ -735,10 +749,10 @@ int run_step(Run *r, char *err, size_t errlen) {
         for (int k = 0; k < cfg->lower_steps; k++) {
             si.loss = lower_step(r, &r->d1, si.lr, seed + 1 + k, r->b1idx, &n1, &gn, err, errlen);
             examples += n1;
-            if (!isfinite(si.loss)) break;
+            if (!isfinite(si.loss) || !isfinite(gn)) break;
         }
         Batch b1, b2;
-        if (isfinite(si.loss) && batch_build(&r->train, r->b1idx, n1, r->pad, &b1) == 0) {
+        if (isfinite(si.loss) && isfinite(gn) && batch_build(&r->train, r->b1idx, n1, r->pad, &b1) == 0) {
             for (int k = 0; k < cfg->upper_steps; k++) {
                 int n2 = stream_next(&r->d2, r->bidx, cfg->batch_size);
                 examples += n2;
@@ -755,20 +769,25 @@ int run_step(Run *r, char *err, size_t errlen) {
                 group_scatter(be, &m->params, GROUP_UPPER, 1, r->hyper);
                 si.upper_loss = l2;
                 si.hypergrad_norm = clip_grad_norm(be, &m->params, GROUP_UPPER, cfg->max_grad_norm);
-                if (isfinite(l2)) adamw_step(&r->opt_upper, si.upper_lr);
+                if (isfinite(l2) && isfinite(si.hypergrad_norm)) adamw_step(&r->opt_upper, si.upper_lr);
                 batch_free(&b2);
             }
             batch_free(&b1);
         }
     }
     if (err[0]) return -1; /* a real failure (allocation, batch), not divergence */
-    if (!isfinite(si.loss) || (r->bilevel && r->phase == 1 && !isfinite(si.upper_loss))) {
+    int up = r->bilevel && r->phase == 1;
+    const char *bad = !isfinite(si.loss)                     ? "the lower loss"
+                      : !isfinite(gn)                        ? "the lower gradient"
+                      : up && !isfinite(si.upper_loss)       ? "the upper loss"
+                      : up && !isfinite(si.hypergrad_norm)   ? "the hypergradient"
+                                                             : NULL;
+    if (bad) {
         const RunChange *last = r->n_changes ? &r->changes[r->n_changes - 1] : NULL;
         char lastc[160] = "no live change so far";
         if (last) snprintf(lastc, sizeof(lastc), "last change: %s = %s at step %ld", last->key, last->value, last->step);
-        snprintf(err, errlen, "%s loss became non-finite at step %ld (lower lr %g, upper lr %g; %s); "
-                 "the step's update was skipped",
-                 isfinite(si.loss) ? "the upper" : "the lower", r->step, si.lr, si.upper_lr, lastc);
+        snprintf(err, errlen, "%s became non-finite at step %ld (lower lr %g, upper lr %g; %s); "
+                 "the step's update was skipped", bad, r->step, si.lr, si.upper_lr, lastc);
         return RUN_DIVERGED;
     }
     double t = now_s();

@@ -151,6 +151,82 @@ START_TEST(every_method_runs_and_is_deterministic) {
 }
 END_TEST
 
+/* AdaLoRA's budget is in the model that is evaluated and saved: at the
+ * last step exactly target_rank triplets per adapter on average are kept
+ * (λ = 0 for the rest). Masking before the optimizer step let Adam's
+ * momentum move the pruned λ off 0 again: no zeros at all. */
+typedef struct { int zeros, values, n_ad; } Spec;
+static void count_zeros(void *ctx, const SpectrumInfo *s) {
+    Spec *sp = ctx;
+    sp->zeros = sp->values = 0;
+    sp->n_ad = s->n;
+    for (int i = 0; i < s->n; i++)
+        for (int j = 0; j < s->rows[i].n; j++) {
+            sp->values++;
+            sp->zeros += s->rows[i].values[j] == 0.0f;
+        }
+}
+START_TEST(adalora_budget_is_in_the_model) {
+    char dir[256], err[1024];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    TrainConfig c;
+    train_config_defaults(&c);
+    snprintf(c.model, sizeof(c.model), "%s/model", dir);
+    snprintf(c.task, sizeof(c.task), "SST-2");
+    snprintf(c.data, sizeof(c.data), "%s/SST-2", dir);
+    snprintf(c.method, sizeof(c.method), "adalora");
+    c.rank = 4;
+    c.target_rank = 1;
+    c.tinit = 0;
+    c.tfinal = 0.3f;
+    c.delta_t = 1;
+    c.steps = 10;
+    c.batch_size = 8;
+    c.eval_every = 100;
+    Spec sp = {0};
+    TrainCallbacks cb = {.ctx = &sp, .on_spectrum = count_zeros};
+    Run *r;
+    ck_assert_msg(run_create(&r, &c, &cb, err, sizeof(err)) == 0, "%s", err);
+    int rc;
+    while ((rc = run_step(r, err, sizeof(err))) == 0) {}
+    ck_assert_msg(rc == 1, "%s", err);
+    run_free(r);
+    ck_assert_int_gt(sp.n_ad, 0);
+    /* the final budget: 1 of 4 kept per adapter on average */
+    int kept = sp.values - sp.zeros;
+    printf("  adalora at the end: %d of %d λ kept over %d adapters (budget %d)\n", kept, sp.values, sp.n_ad,
+           sp.n_ad * c.target_rank);
+    ck_assert_int_eq(sp.values, sp.n_ad * c.rank);
+    ck_assert_int_eq(kept, sp.n_ad * c.target_rank);
+    fixture_rmdir(dir);
+}
+END_TEST
+
+START_TEST(bilevel_needs_two_examples) {
+    /* --overfit-batch 1 left D2 empty: a bi-level run read past its stream (a crash) */
+    char dir[256], err[1024];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    TrainConfig c;
+    train_config_defaults(&c);
+    snprintf(c.model, sizeof(c.model), "%s/model", dir);
+    snprintf(c.task, sizeof(c.task), "SST-2");
+    snprintf(c.data, sizeof(c.data), "%s/SST-2", dir);
+    snprintf(c.method, sizeof(c.method), "bilora");
+    c.overfit_batch = 1;
+    c.steps = 2;
+    Run *r;
+    ck_assert_int_eq(run_create(&r, &c, NULL, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "at least 2 training examples") && strstr(err, "--overfit-batch 1"), "%s", err);
+    c.overfit_batch = 2; /* one each: runs */
+    ck_assert_msg(run_create(&r, &c, NULL, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(run_step(r, err, sizeof(err)), 0);
+    run_free(r);
+    fixture_rmdir(dir);
+}
+END_TEST
+
 START_TEST(bad_settings_are_refused) {
     TrainConfig c;
     char err[512];
@@ -230,6 +306,8 @@ int main(void) {
     tcase_add_test(tc, every_method_runs_and_is_deterministic);
     tcase_add_test(tc, bad_settings_are_refused);
     tcase_add_test(tc, bad_text_names_its_file);
+    tcase_add_test(tc, adalora_budget_is_in_the_model);
+    tcase_add_test(tc, bilevel_needs_two_examples);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -16,10 +16,23 @@ static void clear_bar(TrainOutput *o) {
     o->bar_open = 0;
 }
 
+/* ,"key":value in fmt, or null where the number is not finite: JSON has
+ * no NaN (a metric undefined on a one-example dev set, a diverged norm). */
+static void jnum(const char *key, const char *fmt, double v) {
+    printf(",\"%s\":", key);
+    if (isfinite(v)) printf(fmt, v);
+    else printf("null");
+}
+
 static void print_metrics(FILE *f, const MetricSet *m, int json) {
     for (int i = 0; i < m->n; i++) {
-        if (json) fprintf(f, "%s\"%s\":%.6f", i ? "," : "", m->name[i], m->value[i]);
-        else fprintf(f, " %s %.4f", m->name[i], m->value[i]);
+        if (json) {
+            fprintf(f, "%s\"%s\":", i ? "," : "", m->name[i]);
+            if (isfinite(m->value[i])) fprintf(f, "%.6f", m->value[i]);
+            else fprintf(f, "null");
+        } else {
+            fprintf(f, " %s %.4f", m->name[i], m->value[i]);
+        }
     }
 }
 
@@ -50,13 +63,19 @@ static void fmt_eta(char *buf, size_t cap, double s) {
 static void on_step(void *ctx, const StepInfo *s) {
     TrainOutput *o = ctx;
     if (o->json) {
-        printf("{\"event\":\"step\",\"step\":%ld,\"phase\":%d,\"epoch\":%.4f,\"loss\":%.6f,"
-               "\"lr\":%.6g,\"grad_norm\":%.4f,\"examples_per_s\":%.1f,\"step_seconds\":%.4f",
-               s->step, s->phase, s->epoch, s->loss, s->lr, s->grad_norm, s->examples_per_s, s->step_seconds);
-        if (isfinite(s->reg)) printf(",\"reg\":%.6g", s->reg);
-        if (isfinite(s->upper_loss))
-            printf(",\"upper_loss\":%.6f,\"upper_lr\":%.6g,\"hypergrad_norm\":%.6g", s->upper_loss,
-                   s->upper_lr, s->hypergrad_norm);
+        printf("{\"event\":\"step\",\"step\":%ld,\"phase\":%d", s->step, s->phase);
+        jnum("epoch", "%.4f", s->epoch);
+        jnum("loss", "%.6f", s->loss);
+        jnum("lr", "%.6g", s->lr);
+        jnum("grad_norm", "%.6g", s->grad_norm);
+        jnum("examples_per_s", "%.1f", s->examples_per_s);
+        jnum("step_seconds", "%.4f", s->step_seconds);
+        if (isfinite(s->reg)) jnum("reg", "%.6g", s->reg);
+        if (isfinite(s->upper_loss) || isfinite(s->hypergrad_norm)) {
+            jnum("upper_loss", "%.6f", s->upper_loss);
+            jnum("upper_lr", "%.6g", s->upper_lr);
+            jnum("hypergrad_norm", "%.6g", s->hypergrad_norm);
+        }
         printf("}\n");
         fflush(stdout);
         return;
@@ -94,9 +113,9 @@ static void on_step(void *ctx, const StepInfo *s) {
 static void on_eval(void *ctx, const EvalInfo *e) {
     TrainOutput *o = ctx;
     if (o->json) {
-        printf("{\"event\":\"eval\",\"step\":%ld,\"split\":\"%s\",\"loss\":%.6f,\"examples\":%d,"
-               "\"metrics\":{",
-               e->step, e->split, e->loss, e->examples);
+        printf("{\"event\":\"eval\",\"step\":%ld,\"split\":\"%s\"", e->step, e->split);
+        jnum("loss", "%.6f", e->loss);
+        printf(",\"examples\":%d,\"metrics\":{", e->examples);
         print_metrics(stdout, &e->metrics, 1);
         printf("}}\n");
         fflush(stdout);
@@ -151,13 +170,15 @@ static void on_spectrum(void *ctx, const SpectrumInfo *s) {
 static void on_done(void *ctx, const DoneInfo *d) {
     TrainOutput *o = ctx;
     if (o->json) {
-        printf("{\"event\":\"done\",\"steps\":%ld,\"seconds\":%.2f,\"train_loss\":%.6f,"
-               "\"trainable_params\":%zu,\"upper_params\":%zu,\"total_params\":%zu",
-               d->steps, d->seconds, d->final_train_loss, d->trainable_params, d->upper_params,
-               d->total_params);
-        printf(",\"train_eval_loss\":%.6f", d->last_train.loss);
+        printf("{\"event\":\"done\",\"steps\":%ld", d->steps);
+        jnum("seconds", "%.2f", d->seconds);
+        jnum("train_loss", "%.6f", d->final_train_loss);
+        printf(",\"trainable_params\":%zu,\"upper_params\":%zu,\"total_params\":%zu", d->trainable_params,
+               d->upper_params, d->total_params);
+        jnum("train_eval_loss", "%.6f", d->last_train.loss);
         if (d->has_dev) {
-            printf(",\"dev_loss\":%.6f,\"dev_metrics\":{", d->last_dev.loss);
+            jnum("dev_loss", "%.6f", d->last_dev.loss);
+            printf(",\"dev_metrics\":{");
             print_metrics(stdout, &d->last_dev.metrics, 1);
             printf("}");
         }
