@@ -113,6 +113,7 @@ int train_config_check(TrainConfig *c, char *err, size_t errlen) {
     CHECK(c->upper_steps >= 1 && c->upper_steps <= 1000, "--upper-steps: expected 1..1000");
     CHECK(c->gamma1 >= 0 && c->gamma2 >= 0, "--gamma1 and --gamma2 must be >= 0");
     CHECK(c->darts_radius > 0, "--darts-radius must be > 0");
+    CHECK(c->darts_xi >= 0, "--darts-xi %g: expected >= 0 (0: no factor, i.e. 1, as Betty)", c->darts_xi);
     CHECK(c->neumann_steps >= 0 && c->neumann_steps <= 100, "--neumann-steps: expected 0..100");
     CHECK(c->neumann_alpha > 0, "--neumann-alpha must be > 0");
     CHECK(c->phase2_steps >= 0 && c->phase2_lr > 0, "--phase2-steps >= 0 and --phase2-lr > 0");
@@ -423,6 +424,9 @@ int run_create(Run **out, const TrainConfig *cfg_in, const TrainCallbacks *cb, c
     if (r->bilevel)
         info(&r->cb, "split: D1 %d / D2 %d examples (ratio %g, seed %llu); dev untouched", r->d1.n,
              r->d2.n, cfg->split_ratio, (unsigned long long)cfg->seed);
+    if (r->bilevel && !strcmp(cfg->method, "bilora") && cfg->rank == 1 && !strcmp(cfg->lambda, "softmax"))
+        info(&r->cb, "note: with --rank 1 the softmax λ is the constant 1, so the upper level has nothing to "
+             "learn; --lambda sigmoid or real gives it a free value");
 
     /* the training examples scored at each evaluation: a fixed seeded sample */
     r->n_te = cfg->eval_train_examples < r->train.n ? cfg->eval_train_examples : r->train.n;

@@ -52,7 +52,7 @@ int cmd_train(int argc, char **argv) {
         {"--gamma2", OPT_FLOAT, &c.gamma2, 0, "weight of R2 = entropy of sigmoid λ (upper level)"},
         {"--hypergrad", OPT_STR, c.hypergrad, sizeof(c.hypergrad), "first-order | darts | neumann"},
         {"--darts-radius", OPT_FLOAT, &c.darts_radius, 0, "finite-difference radius: ε = radius / |v|"},
-        {"--darts-xi", OPT_FLOAT, &c.darts_xi, 0, "DARTS's factor ξ on the second-order term (0: none, as Betty)"},
+        {"--darts-xi", OPT_FLOAT, &c.darts_xi, 0, "DARTS's factor ξ on the second-order term (0: no factor, i.e. 1, as Betty)"},
         {"--neumann-steps", OPT_INT, &c.neumann_steps, 0, "neumann: K terms"},
         {"--neumann-alpha", OPT_FLOAT, &c.neumann_alpha, 0, "neumann: α"},
         {"--phase2-steps", OPT_LONG, &c.phase2_steps, 0, "bidora: steps of direction retraining with m fixed"},
