@@ -66,7 +66,7 @@ static const FieldSpec TRAIN_FIELDS[] = {
     {"gamma2", "bi-level", FIELD_FLOAT, "0", 0, 0, MIN_ | HOT, NULL, "weight of R2, the entropy of sigmoid λ"},
     {"hypergrad", "bi-level", FIELD_CHOICE, "darts", 0, 0, HOT, "first-order|darts|neumann", "hypergradient method"},
     {"darts-radius", "bi-level", FIELD_FLOAT, "0.01", 0, 0, MINO, NULL, "finite-difference radius: ε = radius / |v|"},
-    {"darts-xi", "bi-level", FIELD_FLOAT, "0", 0, 0, MIN_, NULL, "DARTS's factor ξ (0: none, as Betty)"},
+    {"darts-xi", "bi-level", FIELD_FLOAT, "0", 0, 0, MIN_, NULL, "DARTS's factor ξ (0: no factor, i.e. 1, as Betty)"},
     {"neumann-steps", "bi-level", FIELD_INT, "1", 0, 100, MIN_ | MAX_, NULL, "neumann: K terms"},
     {"neumann-alpha", "bi-level", FIELD_FLOAT, "1", 0, 0, MINO, NULL, "neumann: α"},
     {"phase2-steps", "bi-level", FIELD_INT, "0", 0, 1e12, MIN_ | MAX_, NULL,
