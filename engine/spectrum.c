@@ -29,9 +29,34 @@ static int qr_r(double *a, int rows, int r, double *R) {
     return info;
 }
 
+/* A rank above a side of the matrix (r > min(out, in)): the singular values
+ * of the dense s·B·A (out×in), min(out, in) of them, then zeros up to r. */
+static int dense_singular_values(const float *B, const float *A, int out, int in, int r, float s,
+                                 float *sv) {
+    double *w = malloc(sizeof(double) * out * in);
+    int k = out < in ? out : in;
+    double *sing = malloc(sizeof(double) * (k > 0 ? k : 1));
+    if (!w || !sing) { free(w); free(sing); return -1; }
+    for (int i = 0; i < out; i++) /* column-major */
+        for (int j = 0; j < in; j++) {
+            double acc = 0;
+            for (int q = 0; q < r; q++) acc += (double)B[i * r + q] * A[q * in + j];
+            w[i + j * out] = s * acc;
+        }
+    int lwork = -1, info = 0, one = 1;
+    double wq, dummy;
+    dgesvd_("N", "N", &out, &in, w, &out, sing, &dummy, &one, &dummy, &one, &wq, &lwork, &info);
+    lwork = (int)wq;
+    double *work = malloc(sizeof(double) * (lwork > 1 ? lwork : 1));
+    if (work) dgesvd_("N", "N", &out, &in, w, &out, sing, &dummy, &one, &dummy, &one, work, &lwork, &info);
+    for (int i = 0; i < r; i++) sv[i] = i < k ? (float)sing[i] : 0.0f;
+    free(work); free(w); free(sing);
+    return work && info == 0 ? 0 : -1;
+}
+
 int lowrank_singular_values(const float *B, const float *A, int out, int in, int r, float s,
                             float *sv) {
-    if (out < r || in < r) return -1;
+    if (out < r || in < r) return dense_singular_values(B, A, out, in, r, s, sv);
     double *b = malloc(sizeof(double) * out * r), *at = malloc(sizeof(double) * in * r);
     double *RB = malloc(sizeof(double) * r * r), *RA = malloc(sizeof(double) * r * r);
     double *core = malloc(sizeof(double) * r * r), *sing = malloc(sizeof(double) * r);

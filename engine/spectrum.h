@@ -14,7 +14,8 @@
 int spectrum_compute(Model *m, const float *m0, SpectrumInfo *out, char *err, size_t errlen);
 void spectrum_free(SpectrumInfo *s);
 
-/* Singular values (descending) of s·B·A, B: out×r, A: r×in, host memory. */
+/* Singular values (descending) of s·B·A, B: out×r, A: r×in, host memory:
+ * r of them (past min(out, in), when r exceeds it, zeros). */
 int lowrank_singular_values(const float *B, const float *A, int out, int in, int r, float s,
                             float *sv);
 

@@ -67,6 +67,15 @@ START_TEST(lowrank_singular_values_are_exact) {
     for (int i = 0; i < r; i++) s2 += (double)sv[i] * sv[i];
     ck_assert(fabs(f - s2) < 1e-4 * f);
     ck_assert(sv[0] >= sv[1] && sv[1] >= sv[2]);
+    /* a rank above the matrix's sides (r = 5 > out = 3): B = [I3 0], A's rows
+     * orthogonal with norms 4, 2, 1, ... → s·BA's singular values s·(4, 2, 1),
+     * then zeros (it was all NaN) */
+    float Bw[3 * 5] = {0}, Aw[5 * 4] = {0}, sw[5];
+    for (int i = 0; i < 3; i++) Bw[i * 5 + i] = 1;
+    Aw[0 * 4 + 2] = 2; Aw[1 * 4 + 0] = -4; Aw[2 * 4 + 3] = 1; Aw[3 * 4 + 1] = 7; Aw[4 * 4 + 1] = 3;
+    ck_assert_int_eq(lowrank_singular_values(Bw, Aw, 3, 4, 5, 0.5f, sw), 0);
+    ck_assert(fabsf(sw[0] - 2.0f) < 1e-5f && fabsf(sw[1] - 1.0f) < 1e-5f && fabsf(sw[2] - 0.5f) < 1e-5f);
+    ck_assert(sw[3] == 0.0f && sw[4] == 0.0f);
 }
 END_TEST
 
