@@ -69,6 +69,7 @@ static void central_diff(const HyperProblem *pb, HyperWork *w, const float *d, d
 
 int hypergrad_compute(const HyperProblem *pb, const HypergradOptions *o, const float *fd_point,
                       float *out, HyperWork *w, double *loss2, double *norm_v) {
+    w->neumann_growth = NAN;
     const Backend *be = w->be;
     size_t nl = w->nl, nu = w->nu;
     int evals = 0;
@@ -90,6 +91,7 @@ int hypergrad_compute(const HyperProblem *pb, const HypergradOptions *o, const f
         be->axpy(out, -xi, w->mixed, nu);
     } else {
         be->copy(w->p, w->v, sizeof(float) * nl);
+        double n0 = sqrt(be->sumsq(w->v, nl));
         for (int k = 0; k < o->neumann_steps; k++) {
             double n = sqrt(be->sumsq(w->v, nl));
             if (n == 0.0) break;
@@ -98,6 +100,7 @@ int hypergrad_compute(const HyperProblem *pb, const HypergradOptions *o, const f
             be->axpy(w->v, -o->neumann_alpha, w->hvec, nl);
             be->axpy(w->p, 1.0f, w->v, nl);
         }
+        if (o->neumann_steps > 0 && n0 > 0.0) w->neumann_growth = sqrt(be->sumsq(w->v, nl)) / n0;
         be->scale(w->p, o->neumann_alpha, nl);
         double np = sqrt(be->sumsq(w->p, nl));
         if (np > 0.0) {

@@ -51,6 +51,10 @@ typedef struct {
     float *v, *p, *hvec, *Vt, *glp, *glm, *V0, *Vfd;
     /* upper-sized */
     float *gu2, *gup, *gum, *mixed;
+    /* neumann: ‖(I − αH)^K v‖ / ‖v‖ of the last call, the size of its last
+     * term against its first (> 1: the series grows, α is too large for
+     * this H); NAN for the other methods or K = 0 */
+    double neumann_growth;
 } HyperWork;
 
 int hyperwork_init(HyperWork *w, const Backend *be, size_t n_lower, size_t n_upper);

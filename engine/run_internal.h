@@ -59,6 +59,7 @@ struct Run {
     float *ipt_avg, *unc_avg;  /* per trainable float of the adapters (host) */
     float *hyper;        /* bi-level: the hypergradient [upper] (backend) */
     double last_reg;     /* R1 of the last lower step */
+    int warned_neumann;  /* the growing-series warning was given (not saved: a resume may say it again) */
     RunChange *changes;  /* the log of live changes */
     int n_changes, cap_changes;
     /* the metric history (what the charts need after a resume) */

@@ -770,6 +770,13 @@ int run_step(Run *r, char *err, size_t errlen) {
                 /* the hypergradient lands in the upper group's gradients */
                 double l2;
                 hypergrad_compute(&pb, &r->ho, NULL, r->hyper, &r->hw, &l2, NULL);
+                if (r->hw.neumann_growth > 1.0 && !r->warned_neumann) {
+                    r->warned_neumann = 1; /* once per run: the log, not a flood */
+                    info(&r->cb, "step %ld: the neumann series grows (its last term is %.3g× its first): "
+                         "--neumann-alpha %g is too large for this model's lower-level curvature, and the "
+                         "hypergradient is dominated by its largest eigenvector; try a smaller alpha",
+                         r->step, r->hw.neumann_growth, cfg->neumann_alpha);
+                }
                 group_scatter(be, &m->params, GROUP_UPPER, 1, r->hyper);
                 si.upper_loss = l2;
                 si.hypergrad_norm = clip_grad_norm(be, &m->params, GROUP_UPPER, cfg->max_grad_norm);

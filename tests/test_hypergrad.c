@@ -221,6 +221,15 @@ START_TEST(neumann_approaches_implicit_function_value) {
         prev = e;
     }
     ck_assert_msg(prev < 1e-4, "K=40 error %.3g", prev);
+    ck_assert_msg(w.neumann_growth < 1.0, "converging series reported growth %.3g", w.neumann_growth);
+    /* α = 5: ‖I − αA‖ > 1 (A's largest eigenvalue is above 1), so the terms
+     * grow; the work says so (the run warns) */
+    HypergradOptions big = {.method = HYPERGRAD_NEUMANN, .darts_radius = 0.01f, .neumann_steps = 5,
+                            .neumann_alpha = 5.0f};
+    float hb[NE];
+    hypergrad_compute(&pb, &big, NULL, hb, &w, NULL, NULL);
+    fprintf(stderr, "neumann α=5, K=5: last term / first %.3g\n", w.neumann_growth);
+    ck_assert_msg(w.neumann_growth > 10.0, "diverging series reported growth %.3g", w.neumann_growth);
     /* first-order ignores the implicit term and is far off */
     HypergradOptions fo = {.method = HYPERGRAD_FIRST_ORDER};
     float h[NE];
