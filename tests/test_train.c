@@ -107,13 +107,19 @@ static void on_spectrum(void *ctx, const SpectrumInfo *s) {
         for (int j = 0; j < s->rows[i].n; j++) ck_assert(isfinite(s->rows[i].values[j]));
 }
 
-static void run_method(const char *dir, const char *method, const char *hypergrad, Log *log) {
+/* The defaults on the fixture's model and SST-2 data in dir. */
+static TrainConfig fixture_config(const char *dir, const char *method) {
     TrainConfig c;
     train_config_defaults(&c);
     snprintf(c.model, sizeof(c.model), "%s/model", dir);
     snprintf(c.task, sizeof(c.task), "SST-2");
     snprintf(c.data, sizeof(c.data), "%s/SST-2", dir);
     snprintf(c.method, sizeof(c.method), "%s", method);
+    return c;
+}
+
+static void run_method(const char *dir, const char *method, const char *hypergrad, Log *log) {
+    TrainConfig c = fixture_config(dir, method);
     snprintf(c.hypergrad, sizeof(c.hypergrad), "%s", hypergrad);
     c.rank = 2;
     c.alpha = 4;
@@ -179,12 +185,7 @@ START_TEST(adalora_budget_is_in_the_model) {
     char dir[256], err[1024];
     fixture_tmpdir(dir);
     ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
-    TrainConfig c;
-    train_config_defaults(&c);
-    snprintf(c.model, sizeof(c.model), "%s/model", dir);
-    snprintf(c.task, sizeof(c.task), "SST-2");
-    snprintf(c.data, sizeof(c.data), "%s/SST-2", dir);
-    snprintf(c.method, sizeof(c.method), "adalora");
+    TrainConfig c = fixture_config(dir, "adalora");
     c.rank = 4;
     c.target_rank = 1;
     c.tinit = 0;
@@ -217,12 +218,7 @@ START_TEST(bilevel_needs_two_examples) {
     char dir[256], err[1024];
     fixture_tmpdir(dir);
     ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
-    TrainConfig c;
-    train_config_defaults(&c);
-    snprintf(c.model, sizeof(c.model), "%s/model", dir);
-    snprintf(c.task, sizeof(c.task), "SST-2");
-    snprintf(c.data, sizeof(c.data), "%s/SST-2", dir);
-    snprintf(c.method, sizeof(c.method), "bilora");
+    TrainConfig c = fixture_config(dir, "bilora");
     c.overfit_batch = 1;
     c.steps = 2;
     Run *r;
@@ -292,11 +288,7 @@ START_TEST(bad_text_names_its_file) {
     ck_assert_ptr_nonnull(f);
     fprintf(f, "caf\xe9 the\t1\n");
     fclose(f);
-    TrainConfig c;
-    train_config_defaults(&c);
-    snprintf(c.model, sizeof(c.model), "%s/model", dir);
-    snprintf(c.task, sizeof(c.task), "SST-2");
-    snprintf(c.data, sizeof(c.data), "%s/SST-2", dir);
+    TrainConfig c = fixture_config(dir, "lora");
     c.steps = 2;
     Run *r;
     ck_assert_int_eq(run_create(&r, &c, NULL, err, sizeof(err)), -1);
