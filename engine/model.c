@@ -57,6 +57,10 @@ struct ModelActs {
     LayerActs *L;
     float *hidden, *lnf_mean, *lnf_rstd; /* gpt2: ln_f of the last layer */
     int32_t *last_idx;                   /* gpt2 head: row b*T + last kept position */
+    /* gpt2 LM head: the R scored positions (rows of the hidden states), their
+     * target tokens, the gathered rows, logits [R, V], and dL/drows */
+    int32_t *lm_rows, *lm_targets;
+    float *lm_x, *lm_logits, *lm_dlogits, *lm_loss, *lm_dx;
     /* head */
     float *first, *first_d, *pooled, *pooled_d, *logits, *dlogits, *loss_rows;
     /* backward scratch */
@@ -327,6 +331,16 @@ static void layout(Layout *L) {
         a->lnf_rstd = take(&L->acts, N);
     }
     size_t wide = (size_t)(I > C ? I : C);
+    if (m->lm_head) {
+        size_t V = (size_t)c->vocab_size;
+        a->lm_rows = (int32_t *)take(&L->acts, N);
+        a->lm_targets = (int32_t *)take(&L->acts, N);
+        a->lm_x = take(&L->acts, N * C);
+        a->lm_logits = take(&L->acts, N * V);
+        a->lm_dlogits = take(&L->acts, N * V);
+        a->lm_loss = take(&L->acts, N);
+        a->lm_dx = take(&L->acts, N * C);
+    }
     a->first = take(&L->acts, B * C);
     a->first_d = take(&L->acts, B * C);
     a->pooled = take(&L->acts, B * C);
@@ -674,6 +688,13 @@ int model_load(Model **out, const Backend *be, const ModelOptions *opt, char *er
     m->is_roberta = strcmp(m->cfg.model_type, "roberta") == 0;
     m->is_gpt2 = strcmp(m->cfg.model_type, "gpt2") == 0;
     m->num_labels = opt->num_labels;
+    m->lm_head = opt->lm_head;
+    if (m->lm_head && (!m->is_gpt2 || m->num_labels != 0)) {
+        snprintf(err, errlen, "%s: a language-model head needs a gpt2 model without a classification "
+                 "head (model_type is %s)", src, m->cfg.model_type);
+        free(m);
+        return -1;
+    }
     m->max_batch = opt->max_batch > 0 ? opt->max_batch : 1;
     m->max_seq = opt->max_seq > 0 ? opt->max_seq : 128;
     int pos_limit = m->cfg.max_position_embeddings - (m->is_roberta ? m->cfg.pad_token_id + 1 : 0);
@@ -926,6 +947,8 @@ static void decoder_backward(Model *m, float *dout, uint64_t step_seed) {
     be->embedding_bwd(m->dwpe, dx, a->pos_ids, N, C);
 }
 
+static int lm_head_forward(Model *m, const Batch *bt, char *err, size_t errlen);
+
 int model_forward(Model *m, const Batch *bt, int train, uint64_t step_seed, char *err,
                   size_t errlen) {
     const Backend *be = m->be;
@@ -1001,6 +1024,7 @@ int model_forward(Model *m, const Batch *bt, int train, uint64_t step_seed, char
             be->embedding_fwd(a->first, a->last_idx, a->hidden, B, C, 0);
             linear_fwd(be, &m->head_out, a->first, a->logits, B, train, 0);
         }
+        if (m->lm_head) return lm_head_forward(m, bt, err, errlen);
         return 0;
     }
 
@@ -1042,6 +1066,44 @@ int model_forward(Model *m, const Batch *bt, int train, uint64_t step_seed, char
     return 0;
 }
 
+/* GPT2LMHeadModel's head on the scored positions only: logits = x Eᵀ (tied
+ * to wte, no bias) for the rows whose target is >= 0. */
+static int lm_head_forward(Model *m, const Batch *bt, char *err, size_t errlen) {
+    const Backend *be = m->be;
+    struct ModelActs *a = m->a;
+    const int N = bt->B * bt->T, C = m->cfg.hidden_size, V = m->cfg.vocab_size;
+    m->lm_rows = 0;
+    if (!bt->targets) return 0; /* nothing scored (generation reads the hidden states) */
+    int32_t *rows = malloc(sizeof(int32_t) * N), *tg = malloc(sizeof(int32_t) * N);
+    if (!rows || !tg) {
+        free(rows); free(tg);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int R = 0;
+    for (int i = 0; i < N; i++) {
+        if (bt->targets[i] < 0) continue;
+        if (bt->targets[i] >= V) {
+            snprintf(err, errlen, "target token %d at batch row %d position %d is outside the "
+                     "vocabulary (size %d)", bt->targets[i], i / bt->T, i % bt->T, V);
+            free(rows); free(tg);
+            return -1;
+        }
+        rows[R] = i;
+        tg[R++] = bt->targets[i];
+    }
+    m->lm_rows = R;
+    if (R > 0) {
+        be->upload(a->lm_rows, rows, sizeof(int32_t) * R);
+        be->upload(a->lm_targets, tg, sizeof(int32_t) * R);
+        be->embedding_fwd(a->lm_x, a->lm_rows, a->hidden, R, C, 0);
+        be->matmul(0, 1, R, V, C, 1.0f, a->lm_x, C, m->wte, C, 0.0f, a->lm_logits, V);
+    }
+    free(rows);
+    free(tg);
+    return 0;
+}
+
 const float *model_hidden(const Model *m) {
     if (m->is_gpt2) return m->a->hidden;
     int L = m->cfg.num_hidden_layers;
@@ -1049,10 +1111,43 @@ const float *model_hidden(const Model *m) {
 }
 const float *model_logits(const Model *m) { return m->a->logits; }
 
+/* The mean cross-entropy over the scored tokens of the batch (as
+ * GPT2LMHeadModel with labels); per_example: each row's mean over its own
+ * scored tokens (0 when it has none). */
+static double lm_loss(Model *m, const Batch *bt, float grad_scale, float *per_example) {
+    const Backend *be = m->be;
+    struct ModelActs *a = m->a;
+    const int R = m->lm_rows, V = m->cfg.vocab_size, B = bt->B, T = bt->T;
+    if (per_example) memset(per_example, 0, sizeof(float) * B);
+    if (R == 0) return 0.0;
+    float *rows = malloc(sizeof(float) * R);
+    if (!rows) return NAN;
+    be->cross_entropy(a->lm_loss, a->lm_dlogits, a->lm_logits, a->lm_targets, R, V, grad_scale / (float)R);
+    be->download(rows, a->lm_loss, sizeof(float) * R);
+    double sum = 0.0;
+    for (int r = 0; r < R; r++) sum += rows[r];
+    if (per_example) { /* rows are in position order: row r of the batch's b-th sequence */
+        int *cnt = calloc(B, sizeof(int));
+        int k = 0;
+        for (int i = 0; i < B * T && cnt; i++) {
+            if (!bt->targets || bt->targets[i] < 0) continue;
+            per_example[i / T] += rows[k++];
+            cnt[i / T]++;
+        }
+        for (int b = 0; b < B && cnt; b++) if (cnt[b]) per_example[b] /= cnt[b];
+        free(cnt);
+    }
+    free(rows);
+    return sum / R;
+}
+
+int model_scored_tokens(const Model *m) { return m->lm_head ? m->lm_rows : 0; }
+
 double model_loss(Model *m, const Batch *bt, float grad_scale, float *per_example) {
     const Backend *be = m->be;
     struct ModelActs *a = m->a;
     int B = bt->B;
+    if (m->lm_head) return lm_loss(m, bt, grad_scale, per_example);
     float *rows = malloc(sizeof(float) * B);
     if (!rows) return NAN;
     float gs = grad_scale / (float)B;
@@ -1089,6 +1184,17 @@ void model_backward(Model *m, uint64_t step_seed) {
     const int B = m->cur_B, T = m->cur_T, C = c->hidden_size, L = c->num_hidden_layers;
     const float hp = c->hidden_dropout_prob;
     uint64_t s1 = site_seed(step_seed, L, SITE_HEAD1), s2 = site_seed(step_seed, L, SITE_HEAD2);
+    if (m->lm_head) { /* logits = rows(hidden) Eᵀ: back to the scored rows, then scatter */
+        const int R = m->lm_rows, V = c->vocab_size;
+        be->zero(a->dx, sizeof(float) * (size_t)B * T * C);
+        if (R > 0) {
+            if (m->dwte) be->matmul(1, 0, V, C, R, 1.0f, a->lm_dlogits, V, a->lm_x, C, 1.0f, m->dwte, C);
+            be->matmul(0, 0, R, C, V, 1.0f, a->lm_dlogits, V, m->wte, C, 0.0f, a->lm_dx, C);
+            be->embedding_bwd(a->dx, a->lm_dx, a->lm_rows, R, C);
+        }
+        decoder_backward(m, a->dx, step_seed);
+        return;
+    }
     if (m->is_gpt2) { /* logits = score(hidden[last]) */
         linear_bwd(be, &m->head_out, a->first, a->dlogits, a->dfirst, 0, B, 0, NULL);
         be->zero(a->dx, sizeof(float) * (size_t)B * T * C);

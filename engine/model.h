@@ -76,6 +76,8 @@ typedef struct {
 typedef struct {
     const char *model_dir;
     int num_labels;    /* 0: no head; 1: regression */
+    int lm_head;       /* gpt2, num_labels 0: GPT2LMHeadModel's head (tied to wte), its
+                          loss on Batch.targets (data-to-text fine-tuning) */
     int max_batch, max_seq;
     AdapterOptions adapter;
     int train_base;    /* gradients for the base weights too (checks, pretraining) */
@@ -91,6 +93,8 @@ typedef struct Model {
     int num_labels, max_batch, max_seq, train_base;
     int is_roberta;
     int is_gpt2;
+    int lm_head;                  /* the tied LM head scores Batch.targets */
+    int lm_rows;                  /* positions scored by the last forward */
     int gelu_tanh;                /* hidden_act gelu_new: the tanh form */
     AdapterOptions adapter;
 
@@ -130,10 +134,14 @@ const float *model_hidden(const Model *m);
 const float *model_logits(const Model *m);
 
 /* Loss of the last forward against batch->labels (mean over the batch:
- * cross-entropy, or MSE when num_labels == 1); also seeds the backward pass
+ * cross-entropy, or MSE when num_labels == 1; with the LM head, the mean
+ * cross-entropy over the tokens batch->targets scores); also seeds the backward pass
  * with dloss/dlogits scaled by grad_scale. per_example (host, B floats) may
  * be NULL. */
 double model_loss(Model *m, const Batch *batch, float grad_scale, float *per_example);
+
+/* Language-model head: tokens the last forward scored (0 otherwise). */
+int model_scored_tokens(const Model *m);
 
 /* Backward pass of the last training forward: accumulates into every
  * trainable gradient (call model_zero_grad first). */

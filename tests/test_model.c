@@ -164,7 +164,8 @@ static double proj_loss_at(void *q) {
     return gpt2_loss(c->m, c->b, c->w, c->seed);
 }
 /* classes 0: the projection loss on the hidden states; > 0: the
- * GPT2ForSequenceClassification head on the last kept token */
+ * GPT2ForSequenceClassification head on the last kept token; -1: the tied
+ * LM head (GPT2LMHeadModel) on the scored targets of a data-to-text batch */
 static void grad_check_gpt2(float dropout, int train_base, AdapterForm form, int classes) {
     ModelConfig c = {.vocab_size = 23, .hidden_size = 8, .num_hidden_layers = 2,
                      .num_attention_heads = 2, .intermediate_size = 12,
@@ -174,7 +175,7 @@ static void grad_check_gpt2(float dropout, int train_base, AdapterForm form, int
     snprintf(c.model_type, sizeof(c.model_type), "gpt2");
     snprintf(c.hidden_act, sizeof(c.hidden_act), "gelu_new");
     ModelOptions o = {.config = &c, .random_init = 1, .max_batch = 3, .max_seq = 6,
-                      .num_labels = classes,
+                      .num_labels = classes > 0 ? classes : 0, .lm_head = classes < 0,
                       .adapter = {.rank = 2, .alpha = 4, .dropout = dropout, .form = form,
                                   .lambda = LAMBDA_SOFTMAX, .bilevel = form != ADAPTER_LORA,
                                   .targets = TARGET_QUERY | TARGET_VALUE | TARGET_OUTPUT |
@@ -199,13 +200,17 @@ static void grad_check_gpt2(float dropout, int train_base, AdapterForm form, int
         for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(std * rng_normal(&wr));
     }
     Batch b = small_batch(classes > 0 ? classes : 3);
+    /* prompts of 2, 1 and 3 tokens; each row predicts its next kept token
+     * after the prompt; padding and the prompts are not scored */
+    int32_t targets[18] = {-1, 7, 9, 11, 3, -1, 8, 4, 3, -1, -1, -1, -1, -1, 19, 3, -1, -1};
+    if (classes < 0) b.targets = targets;
     const int n = b.B * b.T * c.hidden_size;
     float *w = malloc(sizeof(float) * n);
     uint64_t rng = 11;
     for (int i = 0; i < n; i++) w[i] = (float)rng_normal(&rng);
     const uint64_t seed = 77;
     model_zero_grad(m);
-    if (classes > 0) {
+    if (classes != 0) {
         loss_at(m, &b, seed);
         model_backward(m, seed);
     } else {
@@ -220,7 +225,8 @@ static void grad_check_gpt2(float dropout, int train_base, AdapterForm form, int
     LossCtx lc = {m, &b, seed, w};
     /* with O(1/√in) weights the losses are large (the projection sums 144
      * float32 outputs; MSE of O(10) predictions): ~1e-3 of rounding noise */
-    int checked = fd_check_params(m, &b, classes > 0 ? head_loss_at : proj_loss_at, &lc, 3e-3,
+    if (classes < 0) ck_assert_int_eq(model_scored_tokens(m), 9);
+    int checked = fd_check_params(m, &b, classes != 0 ? head_loss_at : proj_loss_at, &lc, 3e-3,
                                   what);
     ck_assert_int_gt(checked, train_base ? 150 : 40);
     free(w);
@@ -233,6 +239,8 @@ START_TEST(grad_gpt2) {
     grad_check_gpt2(0.0f, 0, ADAPTER_DORA, 0);
     grad_check_gpt2(0.0f, 1, ADAPTER_LORA, 3);  /* the classification head, padded rows */
     grad_check_gpt2(0.1f, 0, ADAPTER_SVD, 1);   /* regression (MSE) through the head */
+    grad_check_gpt2(0.0f, 1, ADAPTER_LORA, -1); /* the tied LM head: wte from both ends */
+    grad_check_gpt2(0.1f, 0, ADAPTER_DORA, -1); /* data-to-text fine-tuning with DoRA */
 }
 END_TEST
 

@@ -818,6 +818,20 @@ START_TEST(gpt2_written_directory) {
     Batch b = {.B = 2, .T = T, .ids = bid, .mask = mask};
     double loss = mlm_loss(m, h, &b, labels, 0, 0, 0);
     ck_assert(isfinite(loss));
+    { /* the model's own LM head (data-to-text fine-tuning) on the same
+         targets: the same loss, which transformers checks below */
+        ModelOptions lo = base;
+        lo.lm_head = 1;
+        Model *lm;
+        ck_assert_msg(model_load(&lm, backend_cpu(), &lo, err, sizeof err) == 0, "%s", err);
+        Batch bt = b;
+        bt.targets = labels;
+        ck_assert_msg(model_forward(lm, &bt, 0, 0, err, sizeof err) == 0, "%s", err);
+        double l2 = model_loss(lm, &bt, 0.0f, NULL);
+        fprintf(stderr, "LM loss: pretraining head %.6f, fine-tuning head %.6f\n", loss, l2);
+        ck_assert_msg(fabs(l2 - loss) <= 1e-6 * fabs(loss), "%.9g vs %.9g", l2, loss);
+        model_free(lm);
+    }
 
     const char *py = getenv("BILORA_PYTHON");
     char venv[PATH_MAX + 32], script[PATH_MAX + 64];
