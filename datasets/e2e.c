@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct {
     E2ESplit *out;
@@ -89,12 +90,22 @@ static void on_record(int term, void *ctx) {
     p->nfield = 0;
 }
 
+const char *e2e_task_name(const char *name) {
+    if (!name) return NULL;
+    if (strncasecmp(name, "data/", 5) == 0) name += 5;
+    return strcasecmp(name, "e2e") == 0 ? "E2E" : NULL;
+}
+
+const char *e2e_split_file(const char *split) {
+    return strcmp(split, "train") == 0 ? "trainset.csv"
+         : strcmp(split, "dev") == 0   ? "devset.csv"
+         : strcmp(split, "test") == 0  ? "testset_w_refs.csv"
+                                       : NULL;
+}
+
 int e2e_load(const char *dir, const char *split, E2ESplit *out, char *err, size_t errlen) {
     memset(out, 0, sizeof(*out));
-    const char *file = strcmp(split, "train") == 0 ? "trainset.csv"
-                     : strcmp(split, "dev") == 0   ? "devset.csv"
-                     : strcmp(split, "test") == 0  ? "testset_w_refs.csv"
-                                                   : NULL;
+    const char *file = e2e_split_file(split);
     if (!file) {
         snprintf(err, errlen, "E2E split '%s': expected train, dev or test", split);
         return -1;

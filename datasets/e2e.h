@@ -21,6 +21,13 @@ typedef struct {
     int n;
 } E2ESplit;
 
+/* The task name: "E2E" when name is "e2e" or "data/e2e" in any case, else
+ * NULL (the front ends' --task e2e). */
+const char *e2e_task_name(const char *name);
+/* The file of a split: train trainset.csv, dev devset.csv, test
+ * testset_w_refs.csv; NULL for anything else. */
+const char *e2e_split_file(const char *split);
+
 /* Reads dir/<file> for split "train" (trainset.csv), "dev" (devset.csv) or
  * "test" (testset_w_refs.csv). */
 int e2e_load(const char *dir, const char *split, E2ESplit *out, char *err, size_t errlen);

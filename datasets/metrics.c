@@ -245,3 +245,12 @@ void glue_metrics(const GlueTaskInfo *task, const float *preds, const float *lab
     }
     out->primary = 0;
 }
+
+void lm_metrics(double mean_token_loss, MetricSet *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->n = 1;
+    out->name[0] = "perplexity";
+    out->value[0] = exp(mean_token_loss);
+    out->primary = 0;
+}

@@ -20,6 +20,10 @@ typedef struct {
 void glue_metrics(const GlueTaskInfo *task, const float *preds, const float *labels, int n,
                   MetricSet *out);
 
+/* A language model's metric from its mean loss per scored token: perplexity
+ * exp(loss), the headline. */
+void lm_metrics(double mean_token_loss, MetricSet *out);
+
 double metric_accuracy(const float *preds, const float *labels, int n);
 double metric_f1(const float *preds, const float *labels, int n);
 double metric_mcc(const float *preds, const float *labels, int n);

@@ -35,7 +35,9 @@ struct Run {
     TrainConfig cfg;     /* current values (hot changes applied) */
     TrainConfig cfg0;    /* as created: what a resume recreates the run from */
     TrainCallbacks cb;
-    const GlueTaskInfo *task;
+    const GlueTaskInfo *task; /* NULL for E2E (data-to-text: lm is set) */
+    const char *task_name;    /* canonical: "SST-2", ..., "E2E" */
+    int lm;                   /* data-to-text: a gpt2 with its LM head, scored on the references */
     Tokenizer *tok;
     GlueSplit train_raw, dev_raw[2];
     EncodedSet train, dev[2];

@@ -8,6 +8,7 @@
 #include "engine/train.h"
 
 #include "datasets/batch.h"
+#include "datasets/e2e.h"
 #include "datasets/glue.h"
 #include "datasets/tokenizer.h"
 #include "engine/assets.h"
@@ -160,7 +161,8 @@ int run_evaluates_at(const Run *r, long step) {
 void run_replay_history(Run *r) {
     MetricSet names;
     float zero = 0.0f;
-    glue_metrics(r->task, &zero, &zero, 1, &names); /* the names and which is the headline */
+    if (r->lm) lm_metrics(0.0, &names);
+    else glue_metrics(r->task, &zero, &zero, 1, &names); /* the names and which is the headline */
     for (int i = 0; i < r->n_hist_steps && r->cb.on_step; i++) {
         const StepRecord *h = &r->hist_steps[i];
         StepInfo si = {.step = h->step, .total_steps = r->total, .loss = h->loss, .upper_loss = h->upper_loss,
@@ -255,8 +257,38 @@ void run_free(Run *r) {
 }
 
 /* Scores examples idx[0..n) (in batches, eval mode): mean loss and metrics. */
+/* Data-to-text: the mean loss per scored reference token and its perplexity. */
+static int evaluate_lm(Run *r, const EncodedSet *set, const int *idx, int n, EvalInfo *out, char *err,
+                       size_t errlen) {
+    Model *m = r->model;
+    int B = r->cfg.batch_size;
+    double loss_sum = 0.0;
+    long tokens = 0;
+    for (int s = 0; s < n; s += B) {
+        int nb = n - s < B ? n - s : B;
+        Batch bt;
+        if (batch_build(set, idx + s, nb, r->pad, &bt) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        int rc = model_forward(m, &bt, 0, 0, err, errlen);
+        if (rc == 0) {
+            int k = model_scored_tokens(m);
+            loss_sum += model_loss(m, &bt, 0.0f, NULL) * k;
+            tokens += k;
+        }
+        batch_free(&bt);
+        if (rc != 0) return -1;
+    }
+    out->loss = tokens ? loss_sum / tokens : NAN;
+    out->examples = n;
+    lm_metrics(out->loss, &out->metrics);
+    return 0;
+}
+
 static int evaluate(Run *r, const EncodedSet *set, const int *idx, int n, EvalInfo *out, char *err,
                     size_t errlen) {
+    if (r->lm) return evaluate_lm(r, set, idx, n, out, err, errlen);
     Model *m = r->model;
     int B = r->cfg.batch_size;
     float *preds = malloc(sizeof(float) * (n ? n : 1));
@@ -304,6 +336,38 @@ static int evaluate(Run *r, const EncodedSet *set, const int *idx, int n, EvalIn
     return rc;
 }
 
+/* E2E: train and dev records encoded as "MR ||" prompts and " REF<eos>"
+ * completions (batch.h); the loss is on the completions. */
+static int setup_e2e(Run *r, const char *dir, char *err, size_t errlen) {
+    int eos = tokenizer_sep_id(r->tok);
+    if (eos < 0) {
+        snprintf(err, errlen, "the model's tokenizer has no end-of-text token for E2E's completions");
+        return -1;
+    }
+    r->n_dev = 1;
+    for (int i = 0; i < 2; i++) {
+        const char *split = i == 0 ? "train" : "dev";
+        E2ESplit sp;
+        if (e2e_load(dir, split, &sp, err, errlen) != 0) return -1;
+        const char **mr = malloc(sizeof(char *) * (sp.n ? sp.n : 1));
+        const char **ref = malloc(sizeof(char *) * (sp.n ? sp.n : 1));
+        int *line = malloc(sizeof(int) * (sp.n ? sp.n : 1));
+        int rc = -1;
+        if (!mr || !ref || !line) snprintf(err, errlen, "out of memory");
+        else {
+            for (int k = 0; k < sp.n; k++) { mr[k] = sp.ex[k].mr; ref[k] = sp.ex[k].ref; line[k] = sp.ex[k].line; }
+            char e2[1024];
+            rc = encode_data_to_text(r->tok, mr, ref, line, sp.n, r->cfg.max_seq_len, eos,
+                                     i == 0 ? &r->train : &r->dev[0], e2, sizeof(e2));
+            if (rc != 0) snprintf(err, errlen, "%s/%s: %s", dir, e2e_split_file(split), e2);
+        }
+        free(mr); free(ref); free(line);
+        e2e_split_free(&sp);
+        if (rc != 0) return -1;
+    }
+    return 0;
+}
+
 static int setup_data(Run *r, char *err, size_t errlen) {
     const TrainConfig *cfg = &r->cfg;
     /* the device first: a missing GPU fails before minutes of loading */
@@ -312,39 +376,52 @@ static int setup_data(Run *r, char *err, size_t errlen) {
     if (err[0]) info(&r->cb, "%s", err); /* auto fell back to the CPU: say why */
     err[0] = 0;
     r->task = glue_task_info(cfg->task);
-    if (!r->task) {
+    r->task_name = r->task ? r->task->name : e2e_task_name(cfg->task);
+    r->lm = !r->task && r->task_name;
+    if (!r->task_name) {
         snprintf(err, errlen, "unknown task '%s'; GLUE tasks: CoLA, SST-2, MRPC, STS-B, QQP, MNLI, "
-                 "QNLI, RTE, WNLI", cfg->task);
+                 "QNLI, RTE, WNLI; data-to-text (a gpt2 model): E2E", cfg->task);
         return -1;
     }
     char model_dir[4096], data_dir[4096];
     if (assets_find_model(cfg->model, model_dir, sizeof(model_dir), err, errlen) != 0) return -1;
     if (cfg->data[0]) snprintf(data_dir, sizeof(data_dir), "%s", cfg->data);
-    else if (assets_find_task(r->task->name, data_dir, sizeof(data_dir), err, errlen) != 0) return -1;
+    else if (assets_find_task(r->lm ? "e2e" : r->task->name, data_dir, sizeof(data_dir), err, errlen) != 0)
+        return -1;
     ModelConfig mc;
     if (model_config_load(&mc, model_dir, err, errlen) != 0) return -1;
+    if (r->lm && strcmp(mc.model_type, "gpt2") != 0) {
+        snprintf(err, errlen, "task E2E is data-to-text generation: it needs a gpt2 (decoder) model, and "
+                 "%s is a %s encoder", model_dir, mc.model_type);
+        return -1;
+    }
     if (tokenizer_load(&r->tok, model_dir, mc.model_type, err, errlen) != 0) return -1;
     r->pad = tokenizer_pad_id(r->tok);
-    if (glue_load(data_dir, r->task, "train", &r->train_raw, err, errlen) != 0) return -1;
-    r->n_dev = r->task->num_dev_splits;
-    for (int i = 0; i < r->n_dev; i++)
-        if (glue_load(data_dir, r->task, r->task->dev_splits[i], &r->dev_raw[i], err, errlen) != 0)
-            return -1;
-    for (int i = -1; i < r->n_dev; i++) { /* train, then each dev split; an error names the file */
-        char e2[1024];
-        if (encode_glue(r->tok, i < 0 ? &r->train_raw : &r->dev_raw[i], cfg->max_seq_len,
-                        i < 0 ? &r->train : &r->dev[i], e2, sizeof(e2)) != 0) {
-            snprintf(err, errlen, "%s/%s.tsv: %s", data_dir, i < 0 ? "train" : r->task->dev_splits[i], e2);
-            return -1;
+    if (r->lm) {
+        if (setup_e2e(r, data_dir, err, errlen) != 0) return -1;
+    } else {
+        if (glue_load(data_dir, r->task, "train", &r->train_raw, err, errlen) != 0) return -1;
+        r->n_dev = r->task->num_dev_splits;
+        for (int i = 0; i < r->n_dev; i++)
+            if (glue_load(data_dir, r->task, r->task->dev_splits[i], &r->dev_raw[i], err, errlen) != 0)
+                return -1;
+        for (int i = -1; i < r->n_dev; i++) { /* train, then each dev split; an error names the file */
+            char e2[1024];
+            if (encode_glue(r->tok, i < 0 ? &r->train_raw : &r->dev_raw[i], cfg->max_seq_len,
+                            i < 0 ? &r->train : &r->dev[i], e2, sizeof(e2)) != 0) {
+                snprintf(err, errlen, "%s/%s.tsv: %s", data_dir, i < 0 ? "train" : r->task->dev_splits[i], e2);
+                return -1;
+            }
         }
     }
     if (r->train.n < 2) {
-        snprintf(err, errlen, "%s/train.tsv has %d example(s); need at least 2", data_dir, r->train.n);
+        snprintf(err, errlen, "%s/%s has %d example(s); need at least 2", data_dir,
+                 r->lm ? e2e_split_file("train") : "train.tsv", r->train.n);
         return -1;
     }
     info(&r->cb, "task %s: %d train / %d %s examples from %s (longest %d tokens, %d at the %d limit)",
-         r->task->name, r->train.n, r->dev[0].n, r->task->dev_splits[0], data_dir, r->train.longest,
-         r->train.truncated, cfg->max_seq_len);
+         r->task_name, r->train.n, r->dev[0].n, r->lm ? "dev" : r->task->dev_splits[0], data_dir,
+         r->train.longest, r->train.truncated, cfg->max_seq_len);
 
     int targets;
     if (targets_parse(cfg->targets, &targets, err, errlen) != 0) return -1;
@@ -358,7 +435,8 @@ static int setup_data(Run *r, char *err, size_t errlen) {
                      : !strcmp(cfg->lambda, "sigmoid") ? LAMBDA_SIGMOID : LAMBDA_REAL;
     ModelOptions mo = {
         .model_dir = model_dir,
-        .num_labels = r->task->num_labels,
+        .num_labels = r->lm ? 0 : r->task->num_labels,
+        .lm_head = r->lm,
         .max_batch = cfg->batch_size,
         .max_seq = max_seq,
         .adapter = {.rank = cfg->rank, .form = form, .alpha = cfg->alpha, .dropout = cfg->lora_dropout,
@@ -657,7 +735,7 @@ static int run_evaluations(Run *r, char *err, size_t errlen) {
         EvalInfo dv;
         memset(&dv, 0, sizeof(dv));
         dv.step = r->step;
-        dv.split = r->task->dev_splits[d];
+        dv.split = r->lm ? "dev" : r->task->dev_splits[d];
         for (int i = 0; i < r->dev[d].n; i++) r->dev_idx[i] = i;
         if (evaluate(r, &r->dev[d], r->dev_idx, r->dev[d].n, &dv, err, errlen) != 0) return -1;
         if (r->cb.on_eval) r->cb.on_eval(r->cb.ctx, &dv);

@@ -5,6 +5,7 @@
 
 #include "build/version.h"
 
+#include "datasets/e2e.h"
 #include "datasets/glue.h"
 #include "datasets/metrics.h"
 #include "engine/assets.h"
@@ -475,7 +476,7 @@ static cJSON *model_identity(const TrainConfig *cfg, const cJSON *prev, char *er
 
 static int data_dir_of(const TrainConfig *cfg, char *dir, size_t cap, char *err, size_t errlen) {
     const GlueTaskInfo *t = glue_task_info(cfg->task);
-    if (!t) {
+    if (!t && !e2e_task_name(cfg->task)) {
         snprintf(err, errlen, "unknown task '%s'", cfg->task);
         return -1;
     }
@@ -483,7 +484,7 @@ static int data_dir_of(const TrainConfig *cfg, char *dir, size_t cap, char *err,
         snprintf(dir, cap, "%s", cfg->data);
         return 0;
     }
-    return assets_find_task(t->name, dir, cap, err, errlen);
+    return assets_find_task(t ? t->name : "e2e", dir, cap, err, errlen);
 }
 
 /* The task and its data files (train and the dev splits the run reads). */
@@ -492,12 +493,13 @@ static cJSON *data_identity(const TrainConfig *cfg, const cJSON *prev, char *err
     char dir[PATH_CAP], path[PATH_CAP + 64], file[64];
     if (data_dir_of(cfg, dir, sizeof(dir), err, errlen) != 0 || absolute(dir, err, errlen) != 0) return NULL;
     cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "task", t->name);
+    cJSON_AddStringToObject(d, "task", t ? t->name : e2e_task_name(cfg->task));
     cJSON_AddStringToObject(d, "dir", dir);
     cJSON *files = cJSON_AddArrayToObject(d, "files");
     const cJSON *pf = files_of(prev, "data");
-    for (int i = -1; i < t->num_dev_splits; i++) {
-        snprintf(file, sizeof(file), "%s.tsv", i < 0 ? "train" : t->dev_splits[i]);
+    for (int i = -1; i < (t ? t->num_dev_splits : 1); i++) {
+        if (t) snprintf(file, sizeof(file), "%s.tsv", i < 0 ? "train" : t->dev_splits[i]);
+        else snprintf(file, sizeof(file), "%s", e2e_split_file(i < 0 ? "train" : "dev"));
         snprintf(path, sizeof(path), "%s/%s", dir, file);
         FileId id, old;
         if (file_id(path, &id, file_id_from(pf, file, &old) == 0 ? &old : NULL, err, errlen)) {
@@ -576,6 +578,7 @@ static int check_files(const char *sname, const char *what, const char *dir, con
 static void primary_metric(const char *task, char *out, size_t cap) {
     const GlueTaskInfo *t = glue_task_info(task);
     snprintf(out, cap, "metric");
+    if (!t && e2e_task_name(task)) snprintf(out, cap, "perplexity");
     if (!t) return;
     /* the metric set's names and primary index do not depend on the values */
     float p[2] = {0, 1}, l[2] = {0, 1};

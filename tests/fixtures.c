@@ -1,5 +1,6 @@
 #include "tests/fixtures.h"
 
+#include "engine/pretrain.h"
 #include "engine/rng.h"
 #include "engine/safetensors.h"
 
@@ -225,4 +226,52 @@ void fixture_read_batch(const char *path, const char *made_by, Batch *out) {
     free(ids);
     free(types);
     st_close(&st);
+}
+
+int fixture_tiny_e2e(const char *dir, const char *tokdir, char *err, size_t errlen) {
+    static const char *names[] = {"Alimentum", "Aromi", "Bibimbap House", "Blue Spice",
+                                  "Clowns", "Cotto", "Giraffe", "Zizzi"};
+    static const char *foods[] = {"Chinese", "English", "French", "Indian", "Italian", "Japanese"};
+    char path[700];
+    snprintf(path, sizeof path, "mkdir -p '%s/e2e'", dir);
+    if (system(path) != 0) { snprintf(err, errlen, "mkdir %s/e2e failed", dir); return -1; }
+    for (int split = 0; split < 2; split++) {
+        snprintf(path, sizeof path, "%s/e2e/%s", dir, split == 0 ? "trainset.csv" : "devset.csv");
+        FILE *f = fopen(path, "w");
+        if (!f) { snprintf(err, errlen, "cannot write %s", path); return -1; }
+        fprintf(f, "mr,ref\n");
+        int n = split == 0 ? 64 : 16;
+        for (int i = 0; i < n; i++) {
+            int k = split == 0 ? i : 64 + 5 * i; /* dev: other pairings */
+            const char *nm = names[k % 8], *fd = foods[(k / 8 + k) % 6];
+            fprintf(f, "\"name[%s], food[%s]\",%s serves %s food.\n", nm, fd, nm, fd);
+        }
+        fclose(f);
+    }
+    char cfgpath[700];
+    snprintf(cfgpath, sizeof cfgpath, "%s/gpt2-tiny.json", dir);
+    FILE *f = fopen(cfgpath, "w");
+    if (!f) { snprintf(err, errlen, "cannot write %s", cfgpath); return -1; }
+    fprintf(f, "{\"model_type\": \"gpt2\", \"vocab_size\": 50257, \"n_embd\": 32, \"n_layer\": 2, "
+               "\"n_head\": 2, \"n_positions\": 64, \"resid_pdrop\": 0.0, \"embd_pdrop\": 0.0, "
+               "\"attn_pdrop\": 0.0, \"activation_function\": \"gelu_new\", "
+               "\"layer_norm_epsilon\": 1e-5}\n");
+    fclose(f);
+    PretrainConfig c;
+    pretrain_config_defaults(&c);
+    c.arch[0] = 0;
+    snprintf(c.config, sizeof c.config, "%s", cfgpath);
+    snprintf(c.tokenizer, sizeof c.tokenizer, "%s", tokdir);
+    snprintf(c.corpus[0], sizeof c.corpus[0], "%s/e2e", dir);
+    c.n_corpus = 1;
+    snprintf(c.out, sizeof c.out, "%s/gpt2", dir);
+    c.steps = 60;
+    c.batch_size = 8;
+    c.seq_len = 32;
+    c.lr = 1e-2f;
+    c.holdout_ratio = 0.1f;
+    c.dropout = -1.0f;
+    c.checkpoint_every = 0;
+    c.seed = 3;
+    return pretrain_run(&c, NULL, err, errlen);
 }

@@ -31,6 +31,14 @@ int fixture_tiny_model(const char *dir, const TinyModel *spec);
  * dev). poison: put NaN into the embedding of a word every example uses. */
 int fixture_tiny_glue(const char *dir, int poison);
 
+/* A toy data-to-text task in E2E's layout in dir/e2e (trainset.csv: 64
+ * records, devset.csv: 16; "name[N], food[F]" -> "N serves F food.") and a
+ * tiny GPT-2 (2 layers, hidden 32, GPT-2's tokenizer from tokdir) in
+ * dir/gpt2, written by a few steps of `pretrain` on the train references,
+ * so the model directory is the real GPT2LMHeadModel layout. Returns 0, or
+ * -1 with a message in err. */
+int fixture_tiny_e2e(const char *dir, const char *tokdir, char *err, size_t errlen);
+
 /* Where the reference generators wrote their outputs: $BILORA_REF_DIR,
  * else build/reference. */
 const char *fixture_ref_dir(void);

@@ -18,7 +18,7 @@ int cmd_train(int argc, char **argv) {
     long save_every = 0;
     Option opts[] = {
         {"--model", OPT_STR, c.model, sizeof(c.model), "model directory or name on the asset path"},
-        {"--task", OPT_STR, c.task, sizeof(c.task), "GLUE task: CoLA SST-2 MRPC STS-B QQP MNLI QNLI RTE WNLI"},
+        {"--task", OPT_STR, c.task, sizeof(c.task), "GLUE task: CoLA SST-2 MRPC STS-B QQP MNLI QNLI RTE WNLI; or E2E (data-to-text, a gpt2 model)"},
         {"--data", OPT_STR, c.data, sizeof(c.data), "task directory (none: found on the asset path)"},
         {"--method", OPT_STR, c.method, sizeof(c.method), "lora | dora | svd | adalora | bilora | bidora"},
         {"--rank", OPT_INT, &c.rank, 0, "adapter rank r (adalora: the initial rank)"},
