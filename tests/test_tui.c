@@ -849,6 +849,30 @@ START_TEST(assets_found_on_the_path) {
     ck_assert_str_eq(a.hub, want);
     ck_assert(picker_usable(&a));
 
+    /* E2E data on the path is offered after the GLUE tasks, and only to a
+     * gpt2: with this bert it does not fit (Enter stays, the line says why) */
+    char e2e[1100];
+    snprintf(e2e, sizeof(e2e), "%s/data/e2e", f.root);
+    ck_assert_int_eq(mkdir(e2e, 0755), 0);
+    for (int k = 0; k < 2; k++) {
+        snprintf(e2e, sizeof(e2e), "%s/data/e2e/%s", f.root, k ? "devset.csv" : "trainset.csv");
+        FILE *ef = fopen(e2e, "w");
+        ck_assert_ptr_nonnull(ef);
+        fputs("mr,ref\n\"name[Aromi], food[Thai]\",Aromi serves Thai food.\n", ef);
+        if (!k) fputs("\"name[Cotto], food[Thai]\",Cotto has Thai food.\n", ef);
+        fclose(ef);
+    }
+    tui_assets_scan(&a);
+    ck_assert_int_eq(a.n_tasks, 2);
+    ck_assert_str_eq(a.tasks[1].name, "E2E");
+    ck_assert(a.tasks[1].lm && !a.tasks[0].lm);
+    ck_assert_int_eq(a.tasks[1].n_train, 2);
+    ck_assert_int_eq(a.tasks[1].n_dev, 1);
+    ck_assert(picker_task_fits(&a, 0, 0));
+    ck_assert(!picker_task_fits(&a, 0, 1));
+    snprintf(a.models[0].type, sizeof(a.models[0].type), "gpt2");
+    ck_assert(picker_task_fits(&a, 0, 1));
+
     /* A model whose config cannot be read ("aaa" sorts first) is listed
      * last: the first row, the one selected, can train. */
     char bad[1024];

@@ -1001,6 +1001,8 @@ static void picker_key(App *a, const TuiKey *k) {
         /* a model whose config cannot be read cannot train: the line below
          * the lists says why, and the cursor stays */
         if (p->stage == 0 && !a->assets.models[p->sel[0]].type[0]) return;
+        /* E2E with an encoder: the line below the lists says why */
+        if (p->stage == 1 && !picker_task_fits(&a->assets, p->sel[0], p->sel[1])) return;
         if (p->stage < 2) {
             p->stage++;
             return;

@@ -41,17 +41,18 @@ typedef struct {
 } TuiModel;
 
 typedef struct {
-    const char *name;           /* canonical GLUE name: "SST-2" */
+    const char *name;           /* canonical name: "SST-2", "E2E" */
     char dir[1024];
     int n_train, n_dev;         /* n_dev < 0: no dev file */
-    char problem[160];          /* train.tsv did not load: why */
+    char problem[160];          /* the train file did not load: why */
+    int lm;                     /* data-to-text (E2E): needs a gpt2 model */
 } TuiTask;
 
 #define TUI_MAX_ROOTS 16
 typedef struct {
     TuiModel *models;
     int n_models, cap_models;
-    TuiTask tasks[9];
+    TuiTask tasks[10];          /* the nine GLUE tasks, then E2E */
     int n_tasks;
     /* Where things are looked for, in assets_find_* order, for the screen
      * shown when nothing is found. */
@@ -84,6 +85,8 @@ typedef struct {
 void picker_draw(Grid *g, const Picker *p, const TuiAssets *a, const DrawOpts *o);
 /* Whether the picker has something to pick from (models and tasks). */
 int picker_usable(const TuiAssets *a);
+/* 0 when task (an index into a->tasks) cannot train on model: E2E needs a gpt2. */
+int picker_task_fits(const TuiAssets *a, int model, int task);
 /* "looking for models and tasks…" while tui_assets_scan works. */
 void picker_draw_scanning(Grid *g, const DrawOpts *o);
 

@@ -7,6 +7,7 @@
  * train.tsv itself, in the same roots and order assets_find_task uses. */
 #include "ui/tui.h"
 
+#include "datasets/e2e.h"
 #include "datasets/glue.h"
 #include "engine/assets.h"
 #include "engine/model_config.h"
@@ -143,6 +144,37 @@ void tui_assets_scan(TuiAssets *a) {
             break; /* the first root wins, as in assets_find_task */
         }
     }
+    for (int r = 0; r < a->n_roots; r++) { /* E2E: data-to-text, for gpt2 models */
+        char dir[1100], train[1200];
+        snprintf(dir, sizeof(dir), "%s/data/e2e", a->roots[r]);
+        snprintf(train, sizeof(train), "%s/%s", dir, e2e_split_file("train"));
+        if (!file_exists(train)) continue;
+        TuiTask *t = &a->tasks[a->n_tasks++];
+        memset(t, 0, sizeof(*t));
+        t->name = "E2E";
+        t->lm = 1;
+        tui_copy(t->dir, sizeof(t->dir), dir);
+        E2ESplit s;
+        char err[512];
+        if (e2e_load(dir, "train", &s, err, sizeof(err)) == 0) {
+            t->n_train = s.n;
+            e2e_split_free(&s);
+        } else {
+            t->n_train = -1;
+            tui_copy(t->problem, sizeof(t->problem), err);
+        }
+        t->n_dev = -1;
+        if (e2e_load(dir, "dev", &s, err, sizeof(err)) == 0) {
+            t->n_dev = s.n;
+            e2e_split_free(&s);
+        }
+        break;
+    }
+}
+
+int picker_task_fits(const TuiAssets *a, int model, int task) {
+    if (task < 0 || task >= a->n_tasks || !a->tasks[task].lm) return 1;
+    return model >= 0 && model < a->n_models && !strcmp(a->models[model].type, "gpt2");
 }
 
 void tui_assets_free(TuiAssets *a) {
@@ -312,8 +344,7 @@ static void draw_models(Grid *g, Rect box, const Picker *p, const TuiAssets *a, 
 static void draw_tasks(Grid *g, Rect box, const Picker *p, const TuiAssets *a, const DrawOpts *o) {
     int focus = p->stage == 1;
     char title[64];
-    snprintf(title, sizeof(title), "2 Task \u00B7 GLUE");
-    if (!o->unicode) snprintf(title, sizeof(title), "2 Task - GLUE");
+    snprintf(title, sizeof(title), "2 Task");
     grid_clear(g, box, gstyle(0, 0, 0));
     grid_box(g, box, box_style(focus, o), title, style_pick(o, GC_DEFAULT, GA_BOLD, GA_BOLD), o->unicode);
     Rect in = grid_inner(box);
@@ -332,7 +363,12 @@ static void draw_tasks(Grid *g, Rect box, const Picker *p, const TuiAssets *a, c
         x += 7;
         if (t->n_train < 0) {
             grid_text_fit(g, x, y, in.x + in.w - x, sel && focus ? st : style_pick(o, GC_RED, 0, 0),
-                          "train.tsv does not load", o->unicode);
+                          t->lm ? "trainset.csv does not load" : "train.tsv does not load", o->unicode);
+            continue;
+        }
+        if (!picker_task_fits(a, p->sel[0], i)) { /* E2E with an encoder */
+            grid_text_fit(g, x, y, in.x + in.w - x, sel && focus ? st : dim, "needs a gpt2 model",
+                          o->unicode);
             continue;
         }
         char n[32], d[32];
@@ -414,7 +450,7 @@ static void draw_empty(Grid *g, const TuiAssets *a, const DrawOpts *o) {
     else
         grid_text(g, x, y++, w, dim, "TASK is one of CoLA SST-2 MRPC STS-B QQP MNLI QNLI RTE WNLI.");
     if (a->n_models == 0 && a->n_tasks > 0 && y < g->h - 6) {
-        snprintf(line, sizeof(line), "(%d GLUE task%s found.)", a->n_tasks, a->n_tasks == 1 ? "" : "s");
+        snprintf(line, sizeof(line), "(%d task%s found.)", a->n_tasks, a->n_tasks == 1 ? "" : "s");
         grid_text(g, x, y++, w, dim, line);
     }
     y++;
@@ -446,7 +482,7 @@ void picker_draw(Grid *g, const Picker *p, const TuiAssets *a, const DrawOpts *o
     /* Models on top (a header row and one row each), tasks and methods
      * side by side under them; a long model list gets the rows the band
      * leaves and scrolls. */
-    int band = gmax(gmin(a->n_tasks, 9), nm) + 2;
+    int band = gmax(gmin(a->n_tasks, 10), nm) + 2;
     int top = 1, bottom = g->h - 2; /* rows [top, bottom): boxes; then the about line and the keys */
     int models_h = gclamp(a->n_models + 3, 4, bottom - top - band);
     int tasks_w = gmax(36, g->w * 2 / 5);
@@ -465,6 +501,12 @@ void picker_draw(Grid *g, const Picker *p, const TuiAssets *a, const DrawOpts *o
     } else if (p->stage == 1 && p->sel[1] < a->n_tasks) {
         const TuiTask *t = &a->tasks[p->sel[1]];
         if (t->problem[0]) snprintf(about, sizeof(about), "%s", t->problem);
+        else if (!picker_task_fits(a, p->sel[0], p->sel[1]))
+            snprintf(about, sizeof(about), "%s is data-to-text generation: it needs a gpt2 (decoder) model, "
+                     "and %s is a %s encoder", t->name, a->models[p->sel[0]].name, a->models[p->sel[0]].type);
+        else if (t->lm)
+            snprintf(about, sizeof(about), "%s: meaning representation -> restaurant description; the loss "
+                     "is on the reference tokens, in %s", t->name, t->dir);
         else snprintf(about, sizeof(about), "%s in %s", t->name, t->dir);
     } else if (p->stage == 2) {
         snprintf(about, sizeof(about), "%s", m[gclamp(p->sel[2], 0, nm - 1)].about);
