@@ -38,6 +38,10 @@ struct Run {
     const GlueTaskInfo *task; /* NULL for E2E (data-to-text: lm is set) */
     const char *task_name;    /* canonical: "SST-2", ..., "E2E" */
     int lm;                   /* data-to-text: a gpt2 with its LM head, scored on the references */
+    /* E2E: the first eval_generate distinct dev meaning representations and
+     * all their references (gen_refs[gen_start[i] .. gen_start[i+1])) */
+    char **gen_mr, **gen_refs;
+    int *gen_start, gen_n, gen_nrefs;
     Tokenizer *tok;
     GlueSplit train_raw, dev_raw[2];
     EncodedSet train, dev[2];

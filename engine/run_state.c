@@ -27,6 +27,7 @@ static const Field FIELDS[] = {
     FIELD(warmup_ratio, F_FLOAT), FIELD(max_grad_norm, F_FLOAT), FIELD(batch_size, F_INT),
     FIELD(max_seq_len, F_INT), FIELD(epochs, F_INT), FIELD(steps, F_LONG), FIELD(eval_every, F_LONG),
     FIELD(spectrum_every, F_LONG), FIELD(eval_train_examples, F_INT), FIELD(seed, F_U64),
+    FIELD(eval_generate, F_INT),
     FIELD(device, F_STR), FIELD(overfit_batch, F_INT), FIELD(split_ratio, F_FLOAT),
     FIELD(lower_steps, F_INT), FIELD(upper_steps, F_INT), FIELD(gamma1, F_FLOAT),
     FIELD(gamma2, F_FLOAT), FIELD(hypergrad, F_STR), FIELD(darts_radius, F_FLOAT),

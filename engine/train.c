@@ -8,11 +8,13 @@
 #include "engine/train.h"
 
 #include "datasets/batch.h"
+#include "datasets/bleu.h"
 #include "datasets/e2e.h"
 #include "datasets/glue.h"
 #include "datasets/tokenizer.h"
 #include "engine/assets.h"
 #include "engine/bilevel.h"
+#include "engine/generate.h"
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
@@ -45,6 +47,7 @@ void train_config_defaults(TrainConfig *c) {
     c->max_seq_len = 128;
     c->epochs = 3;
     c->eval_train_examples = 512;
+    c->eval_generate = 0;
     c->seed = 42;
     snprintf(c->device, sizeof(c->device), "cpu");
     c->split_ratio = 0.8f;
@@ -108,6 +111,9 @@ int train_config_check(TrainConfig *c, char *err, size_t errlen) {
     CHECK(c->eval_train_examples >= 0, "--eval-train-examples %d: expected >= 0 (0: none)",
           c->eval_train_examples);
     CHECK(c->overfit_batch >= 0, "--overfit-batch %d: expected >= 0 (0: off)", c->overfit_batch);
+    CHECK(c->eval_generate >= 0, "--eval-generate %d: expected >= 0 (0: none)", c->eval_generate);
+    CHECK(c->eval_generate == 0 || e2e_task_name(c->task),
+          "--eval-generate applies to the data-to-text task E2E, not to %s (a classification task)", c->task);
     CHECK(c->eval_every >= 0 && c->spectrum_every >= 0, "--eval-every and --spectrum-every must be >= 0");
     CHECK(c->split_ratio > 0 && c->split_ratio < 1, "--split-ratio %g: expected (0, 1)", c->split_ratio);
     CHECK(c->lower_steps >= 1 && c->lower_steps <= 1000, "--lower-steps: expected 1..1000");
@@ -253,6 +259,9 @@ void run_free(Run *r) {
     free(r->changes);
     free(r->hist_steps);
     free(r->hist_evals);
+    for (int i = 0; i < r->gen_n; i++) free(r->gen_mr[i]);
+    for (int i = 0; i < r->gen_nrefs; i++) free(r->gen_refs[i]);
+    free(r->gen_mr); free(r->gen_refs); free(r->gen_start);
     free(r);
 }
 
@@ -284,6 +293,46 @@ static int evaluate_lm(Run *r, const EncodedSet *set, const int *idx, int n, Eva
     out->examples = n;
     lm_metrics(out->loss, &out->metrics);
     return 0;
+}
+
+/* E2E: greedy continuations of the kept dev meaning representations,
+ * scored by corpus BLEU against all their references (a second metric, as
+ * sacreBLEU computes it); the first continuation is shown as a sample. */
+static int generate_bleu(Run *r, EvalInfo *ev, char *err, size_t errlen) {
+    Model *m = r->model;
+    const int eos = tokenizer_sep_id(r->tok);
+    char **hyps = calloc(r->gen_n, sizeof(char *));
+    if (!hyps) { snprintf(err, errlen, "out of memory"); return -1; }
+    int rc = 0;
+    for (int g = 0; g < r->gen_n && rc == 0; g++) {
+        int32_t *p = NULL, *out = NULL;
+        int np = 0, n_out = 0;
+        if ((rc = encode_data_to_text_prompt(r->tok, r->gen_mr[g], &p, &np, err, errlen)) != 0) break;
+        GenerateOptions go = {.max_new = m->max_seq - np, .temperature = 0.0f, .eos_id = eos};
+        if (go.max_new >= 1 && np >= 1) rc = lm_generate(m, p, np, &go, &out, &n_out, err, errlen);
+        free(p);
+        if (rc != 0) break;
+        if (n_out > 0 && out[n_out - 1] == eos) n_out--;
+        char *text = n_out > 0 ? tokenizer_decode(r->tok, out, n_out, 1, err, errlen) : strdup("");
+        free(out);
+        if (!text) { rc = -1; break; }
+        size_t lead = strspn(text, " ");
+        memmove(text, text + lead, strlen(text + lead) + 1);
+        hyps[g] = text;
+    }
+    BleuScore bs;
+    if (rc == 0 && (rc = bleu_corpus((const char *const *)hyps, r->gen_n, (const char *const *)r->gen_refs,
+                                     r->gen_start, &bs, err, errlen)) == 0) {
+        if (ev->metrics.n < METRICS_MAX) {
+            ev->metrics.name[ev->metrics.n] = "bleu";
+            ev->metrics.value[ev->metrics.n++] = bs.score;
+        }
+        info(&r->cb, "step %ld: generated for %d dev inputs, BLEU %.2f (brevity %.3f); e.g. \"%s\" -> \"%s\"",
+             r->step, r->gen_n, bs.score, bs.bp, r->gen_mr[0], hyps[0]);
+    }
+    for (int g = 0; g < r->gen_n; g++) free(hyps[g]);
+    free(hyps);
+    return rc;
 }
 
 static int evaluate(Run *r, const EncodedSet *set, const int *idx, int n, EvalInfo *out, char *err,
@@ -336,6 +385,36 @@ static int evaluate(Run *r, const EncodedSet *set, const int *idx, int n, EvalIn
     return rc;
 }
 
+/* The first n distinct meaning representations of the dev split (file
+ * order) with every reference each has, for generation and BLEU. */
+static int collect_generation_set(Run *r, const E2ESplit *dev, int n) {
+    r->gen_mr = calloc(n ? n : 1, sizeof(char *));
+    r->gen_refs = calloc(dev->n ? dev->n : 1, sizeof(char *));
+    r->gen_start = calloc((size_t)n + 1, sizeof(int));
+    int *group = malloc(sizeof(int) * (dev->n ? dev->n : 1));
+    if (!r->gen_mr || !r->gen_refs || !r->gen_start || !group) { free(group); return -1; }
+    for (int i = 0; i < dev->n; i++) { /* which kept MR each record belongs to (-1: none) */
+        group[i] = -1;
+        for (int g = 0; g < r->gen_n; g++)
+            if (!strcmp(r->gen_mr[g], dev->ex[i].mr)) { group[i] = g; break; }
+        if (group[i] < 0 && r->gen_n < n) {
+            if (!(r->gen_mr[r->gen_n] = strdup(dev->ex[i].mr))) { free(group); return -1; }
+            group[i] = r->gen_n++;
+        }
+    }
+    for (int g = 0; g < r->gen_n; g++) { /* references grouped by MR */
+        r->gen_start[g] = r->gen_nrefs;
+        for (int i = 0; i < dev->n; i++)
+            if (group[i] == g && !(r->gen_refs[r->gen_nrefs++] = strdup(dev->ex[i].ref))) {
+                free(group);
+                return -1;
+            }
+    }
+    r->gen_start[r->gen_n] = r->gen_nrefs;
+    free(group);
+    return 0;
+}
+
 /* E2E: train and dev records encoded as "MR ||" prompts and " REF<eos>"
  * completions (batch.h); the loss is on the completions. */
 static int setup_e2e(Run *r, const char *dir, char *err, size_t errlen) {
@@ -360,6 +439,9 @@ static int setup_e2e(Run *r, const char *dir, char *err, size_t errlen) {
             rc = encode_data_to_text(r->tok, mr, ref, line, sp.n, r->cfg.max_seq_len, eos,
                                      i == 0 ? &r->train : &r->dev[0], e2, sizeof(e2));
             if (rc != 0) snprintf(err, errlen, "%s/%s: %s", dir, e2e_split_file(split), e2);
+            if (rc == 0 && i == 1 && r->cfg.eval_generate > 0 &&
+                (rc = collect_generation_set(r, &sp, r->cfg.eval_generate)) != 0)
+                snprintf(err, errlen, "out of memory");
         }
         free(mr); free(ref); free(line);
         e2e_split_free(&sp);
@@ -738,6 +820,7 @@ static int run_evaluations(Run *r, char *err, size_t errlen) {
         dv.split = r->lm ? "dev" : r->task->dev_splits[d];
         for (int i = 0; i < r->dev[d].n; i++) r->dev_idx[i] = i;
         if (evaluate(r, &r->dev[d], r->dev_idx, r->dev[d].n, &dv, err, errlen) != 0) return -1;
+        if (r->lm && r->gen_n > 0 && generate_bleu(r, &dv, err, errlen) != 0) return -1;
         if (r->cb.on_eval) r->cb.on_eval(r->cb.ctx, &dv);
         record_eval(r, &dv);
         if (d == 0) { r->done.last_dev = dv; r->done.has_dev = 1; }

@@ -35,6 +35,9 @@ typedef struct {
     long eval_every;        /* 0: at the end of every epoch */
     long spectrum_every;    /* 0: with every evaluation */
     int eval_train_examples;/* training examples scored at each evaluation */
+    int eval_generate;      /* E2E: distinct dev meaning representations generated (greedy) at
+                               each evaluation and scored by BLEU against all their references
+                               (0: none) */
     uint64_t seed;
     char device[16];        /* "cpu" */
     int overfit_batch;      /* > 0: train on a fixed first batch of this many examples */

@@ -42,6 +42,7 @@ int cmd_train(int argc, char **argv) {
         {"--eval-every", OPT_LONG, &c.eval_every, 0, "steps between evaluations (0: every epoch)"},
         {"--spectrum-every", OPT_LONG, &c.spectrum_every, 0, "steps between spectrum events (0: with evaluations)"},
         {"--eval-train-examples", OPT_INT, &c.eval_train_examples, 0, "training examples scored at each evaluation"},
+        {"--eval-generate", OPT_INT, &c.eval_generate, 0, "E2E: dev meaning representations generated (greedy) at each evaluation, scored by BLEU against all their references (0: none)"},
         {"--overfit-batch", OPT_INT, &c.overfit_batch, 0, "train on the first N examples only (overfitting check)"},
         {"--seed", OPT_U64, &c.seed, 0, "seed of initialisation, split, data order and dropout"},
         {"--device", OPT_STR, c.device, sizeof(c.device), "auto (CUDA when a device is present) | cpu | cuda"},

@@ -56,6 +56,8 @@ static const FieldSpec TRAIN_FIELDS[] = {
      "steps between spectrum updates (0: with evaluations)"},
     {"eval-train-examples", "evaluation", FIELD_INT, "512", 0, 1e9, MIN_ | MAX_, NULL,
      "training examples scored at each evaluation"},
+    {"eval-generate", "evaluation", FIELD_INT, "0", 0, 1e6, MIN_ | MAX_, NULL,
+     "E2E: dev inputs generated at each evaluation, scored by BLEU (0: none)"},
     {"overfit-batch", "evaluation", FIELD_INT, "0", 0, 1e9, MIN_ | MAX_, NULL,
      "train on the first N examples only (overfitting check)"},
 

@@ -162,6 +162,7 @@ static int config_from_form(const Form *f, const char *method, TrainConfig *c, c
         {"--eval-every", OPT_LONG, &c->eval_every, 0, ""},
         {"--spectrum-every", OPT_LONG, &c->spectrum_every, 0, ""},
         {"--eval-train-examples", OPT_INT, &c->eval_train_examples, 0, ""},
+        {"--eval-generate", OPT_INT, &c->eval_generate, 0, ""},
         {"--overfit-batch", OPT_INT, &c->overfit_batch, 0, ""},
         {"--split-ratio", OPT_FLOAT, &c->split_ratio, 0, ""},
         {"--lower-steps", OPT_INT, &c->lower_steps, 0, ""},
