@@ -53,7 +53,7 @@
 #define PRETRAIN_MAX_CORPUS 32
 
 typedef struct {
-    char arch[16];          /* "bert" | "roberta" ("gpt2" is refused: no decoder yet); with
+    char arch[16];          /* "bert" | "roberta" (masked LM) | "gpt2" (causal LM); with
                                config: empty, or config.json's model_type */
     char size[16];          /* "tiny" | "mini" | "small"; ignored when config is set */
     char config[1024];      /* config.json (or a directory holding one); overrides size */
