@@ -1,4 +1,4 @@
-/* One fine-tuning run on a GLUE task: data, model, optimizers and the loop,
+/* One fine-tuning run on a GLUE task or on E2E (data-to-text, a gpt2): data, model, optimizers and the loop,
  * for every method: lora, dora, svd, adalora (single level) and bilora,
  * bidora (bi-level). Front ends fill a TrainConfig (the field names are the
  * CLI flags with '-' for '_', and the JSON keys), then either call train_run
@@ -13,7 +13,7 @@
 
 typedef struct {
     char model[1024];       /* directory or name on the asset path */
-    char task[64];          /* GLUE task name */
+    char task[64];          /* GLUE task name, or "e2e" */
     char data[1024];        /* task directory; empty: found on the asset path */
     char method[16];        /* lora | dora | svd | adalora | bilora | bidora */
     int rank;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the project-local Python environment (.venv) that holds the
 # reference peers: Debian's python3-torch 1.13 (through system site packages)
-# plus pinned transformers, tokenizers, peft from PyPI. peft and accelerate go
+# plus pinned transformers, tokenizers, peft, sacrebleu from PyPI. peft and accelerate go
 # in with --no-deps: Debian's torch calls itself 1.13.0a0, which pip would
 # "upgrade" by pulling gigabytes of CUDA wheels.
 set -euo pipefail
@@ -14,5 +14,5 @@ echo "setup-python: building .venv with pinned peers" >&2
 /usr/bin/python3 -m venv --system-site-packages .venv
 .venv/bin/pip install -q --disable-pip-version-check -r "$req"
 .venv/bin/pip install -q --disable-pip-version-check --no-deps -r "$req2"
-.venv/bin/python -c "import torch, transformers, tokenizers, peft; print('setup-python: torch', torch.__version__, 'transformers', transformers.__version__, 'tokenizers', tokenizers.__version__, 'peft', peft.__version__)" >&2
+.venv/bin/python -c "import torch, transformers, tokenizers, peft, sacrebleu; print('setup-python: torch', torch.__version__, 'transformers', transformers.__version__, 'tokenizers', tokenizers.__version__, 'peft', peft.__version__, 'sacrebleu', sacrebleu.__version__)" >&2
 cat "$req" "$req2" > "$stamp"
