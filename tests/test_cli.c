@@ -140,6 +140,20 @@ START_TEST(bad_input_is_named) {
     char *every[] = {"train", "--model", model, "--task", "SST-2", "--save-every", "2", NULL};
     ck_assert_int_eq(run_cli(root, every, out, sizeof(out)), 2);
     ck_assert_msg(strstr(out, "--save-every 2 needs --session"), "%s", out);
+    /* the workbench takes task names as train does ("sst2", "e2e"): they get
+     * past the flags to the terminal check; an unknown one lists the tasks */
+    char *sst[] = {"tui", "--task", "sst2", NULL}, *e2e[] = {"tui", "--task", "e2e", NULL},
+         *bogus[] = {"tui", "--task", "bogus", NULL};
+    ck_assert_int_ne(run_cli(root, sst, out, sizeof(out)), 0);
+    ck_assert_msg(strstr(out, "needs a terminal"), "%s", out);
+    ck_assert_int_ne(run_cli(root, e2e, out, sizeof(out)), 0);
+    ck_assert_msg(strstr(out, "needs a terminal"), "%s", out);
+    ck_assert_int_ne(run_cli(root, bogus, out, sizeof(out)), 0);
+    ck_assert_msg(strstr(out, "--task must be one of") && strstr(out, "E2E"), "%s", out);
+    /* --eval-generate belongs to E2E */
+    char *gen[] = {"train", "--model", model, "--task", "SST-2", "--eval-generate", "4", NULL};
+    ck_assert_int_eq(run_cli(root, gen, out, sizeof(out)), 1);
+    ck_assert_msg(strstr(out, "--eval-generate applies to the data-to-text task E2E"), "%s", out);
     fixture_rmdir(dir);
 }
 END_TEST

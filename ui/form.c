@@ -18,7 +18,8 @@
  * split ratio). Everything else needs a new run. */
 static const FieldSpec TRAIN_FIELDS[] = {
     {"model", "run", FIELD_STRING, "", 0, 0, FIELD_REQUIRED, NULL, "model directory or name on the asset path"},
-    {"task", "run", FIELD_CHOICE, "RTE", 0, 0, 0, "CoLA|SST-2|MRPC|STS-B|QQP|MNLI|QNLI|RTE|WNLI", "GLUE task"},
+    {"task", "run", FIELD_CHOICE, "RTE", 0, 0, 0, "CoLA|SST-2|MRPC|STS-B|QQP|MNLI|QNLI|RTE|WNLI|E2E",
+     "GLUE task or E2E"},
     {"data", "run", FIELD_STRING, "", 0, 0, 0, NULL, "task directory (empty: found on the asset path)"},
     {"method", "run", FIELD_CHOICE, "lora", 0, 0, 0, "lora|dora|svd|adalora|bilora|bidora", "adapter method"},
     {"device", "run", FIELD_CHOICE, "cpu", 0, 0, 0, "cpu|auto", "where the run computes"},

@@ -11,6 +11,8 @@
 #include "sessions/session.h"
 #include "ui/tui.h"
 
+#include "datasets/e2e.h"
+#include "datasets/glue.h"
 #include "engine/assets.h"
 #include "ui/form.h"
 #include "ui/options.h"
@@ -83,6 +85,15 @@ typedef struct {
     long frames;
     double draw_seconds, started_at;
 } App;
+
+/* The task's canonical name ("sst2" -> "SST-2", "e2e" -> "E2E"), as the
+ * form's choices spell it; an unknown name as it is (the form says why). */
+static const char *canonical_task(const char *t) {
+    const GlueTaskInfo *g = t ? glue_task_info(t) : NULL;
+    if (g) return g->name;
+    const char *e = e2e_task_name(t);
+    return e ? e : t;
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -342,7 +353,7 @@ static int start_loaded(App *a, const SessionSummary *s, char *err, size_t errle
     r->saved_step = s->step; /* what is on disk already */
     r->form = &a->form;
     form_set(&a->form, "model", s->model);
-    form_set(&a->form, "task", s->task);
+    form_set(&a->form, "task", canonical_task(s->task));
     form_set(&a->form, "method", s->method);
     for (int k = 0; k < a->form.n; k++) snprintf(r->init[k], FORM_VALUE_LEN, "%s", a->form.value[k]);
     a->n_runs = 1;
@@ -1105,7 +1116,7 @@ static void handle_key(App *a, const TuiKey *k) {
 static void usage(FILE *out, const Form *f) {
     fprintf(out,
             "usage: bilora [tui] [flags]\n"
-            "The workbench: pick a model, a GLUE task and a method, set the run up, and watch it\n"
+            "The workbench: pick a model, a task (GLUE, or E2E for a gpt2) and a method, set the run up, and watch it\n"
             "train (losses, dev metric, singular values, events); tune hot settings live.\n"
             "With --model and --task the picker is skipped and the run starts at once.\n\n"
             "workbench flags:\n"
@@ -1177,6 +1188,7 @@ static int parse_flags(Form *f, Flags *fl, int argc, char **argv, char *err, siz
             continue;
         }
         if (!strcmp(name, "task") || !strcmp(name, "data")) fl->task_named = 1;
+        if (!strcmp(name, "task")) value = canonical_task(value); /* "sst2", "e2e" as train takes them */
         if (form_set(f, name, value) < 0) {
             snprintf(err, errlen, "--%s", f->message);
             f->message[0] = 0;
