@@ -92,7 +92,15 @@ static void cb_eval(void *ctx, const EvalInfo *e) {
         series_add(&v->dev_metric, e->step, mval);
         snprintf(v->metric_name, sizeof(v->metric_name), "%s", mname);
     }
-    event(v, "step %ld: %s loss %.4f, %s %.4f", e->step, e->split, e->loss, mname, mval);
+    char ms[160] = ""; /* every metric, the headline first (MRPC: f1 and accuracy; E2E: perplexity, bleu) */
+    for (int k = -1; k < e->metrics.n; k++) {
+        if (k == e->metrics.primary) continue;
+        int i = k < 0 ? e->metrics.primary : k;
+        if (i < 0 || i >= e->metrics.n) continue;
+        size_t used = strlen(ms);
+        snprintf(ms + used, sizeof(ms) - used, ", %s %.4f", e->metrics.name[i], e->metrics.value[i]);
+    }
+    event(v, "step %ld: %s loss %.4f%s", e->step, e->split, e->loss, ms);
 }
 
 static void cb_spectrum(void *ctx, const SpectrumInfo *s) {
