@@ -74,6 +74,48 @@ static int is_bilevel(const char *method) {
     return strcmp(method, "bilora") == 0 || strcmp(method, "bidora") == 0;
 }
 
+/* Appends "--flag value" to out (", "-separated). */
+static void add_unused(char *out, size_t cap, const char *flag, const char *value) {
+    size_t n = strlen(out);
+    snprintf(out + n, cap - n, "%s%s %s", n ? ", " : "", flag, value);
+}
+
+void train_config_unused(const TrainConfig *c, char *out, size_t cap) {
+    TrainConfig d;
+    train_config_defaults(&d);
+    out[0] = 0;
+    const char *m = c->method;
+    int bilevel = is_bilevel(m);
+    int svd = !strcmp(m, "svd") || !strcmp(m, "adalora") || !strcmp(m, "bilora");
+    char v[64];
+#define UNUSED_F(cond, field, flag)                                                                \
+    if ((cond) && c->field != d.field) { snprintf(v, sizeof v, "%g", (double)c->field); add_unused(out, cap, flag, v); }
+#define UNUSED_S(cond, field, flag)                                                                \
+    if ((cond) && strcmp(c->field, d.field) != 0) add_unused(out, cap, flag, c->field);
+    UNUSED_F(!bilevel, upper_lr, "--upper-lr");
+    UNUSED_F(!bilevel, upper_weight_decay, "--upper-weight-decay");
+    UNUSED_F(!bilevel, split_ratio, "--split-ratio");
+    UNUSED_F(!bilevel, lower_steps, "--lower-steps");
+    UNUSED_F(!bilevel, upper_steps, "--upper-steps");
+    UNUSED_S(!bilevel, hypergrad, "--hypergrad");
+    UNUSED_F(!bilevel || strcmp(c->hypergrad, "darts") != 0, darts_radius, "--darts-radius");
+    UNUSED_F(!bilevel || strcmp(c->hypergrad, "darts") != 0, darts_xi, "--darts-xi");
+    UNUSED_F(!bilevel || strcmp(c->hypergrad, "neumann") != 0, neumann_steps, "--neumann-steps");
+    UNUSED_F(!bilevel || strcmp(c->hypergrad, "neumann") != 0, neumann_alpha, "--neumann-alpha");
+    UNUSED_S(!svd, lambda, "--lambda");
+    UNUSED_S(!svd, svd_init, "--svd-init");
+    UNUSED_F(!svd, gamma1, "--gamma1");
+    UNUSED_F(!svd, gamma2, "--gamma2");
+    UNUSED_F(strcmp(m, "adalora") != 0, target_rank, "--target-rank");
+    UNUSED_F(strcmp(m, "adalora") != 0, tinit, "--tinit");
+    UNUSED_F(strcmp(m, "adalora") != 0, tfinal, "--tfinal");
+    UNUSED_F(strcmp(m, "adalora") != 0, delta_t, "--delta-t");
+    UNUSED_F(strcmp(m, "bidora") != 0, phase2_steps, "--phase2-steps");
+    UNUSED_F(strcmp(m, "bidora") != 0, phase2_lr, "--phase2-lr");
+#undef UNUSED_F
+#undef UNUSED_S
+}
+
 #define CHECK(cond, ...)                                                                           \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
@@ -547,8 +589,14 @@ int run_create(Run **out, const TrainConfig *cfg_in, const TrainCallbacks *cb, c
     if (!r) { snprintf(err, errlen, "out of memory"); return -1; }
     r->cfg = *cfg_in;
     if (cb) r->cb = *cb;
+    char unused[512];
+    train_config_unused(&r->cfg, unused, sizeof unused); /* before "auto" values are resolved */
     if (train_config_check(&r->cfg, err, errlen) != 0) { free(r); return -1; }
     r->cfg0 = r->cfg;
+    if (unused[0])
+        info(&r->cb, "note: %s %s no effect with --method %s%s%s", unused, strchr(unused, ',') ? "have" : "has",
+             r->cfg.method, is_bilevel(r->cfg.method) ? " and --hypergrad " : "",
+             is_bilevel(r->cfg.method) ? r->cfg.hypergrad : "");
     const TrainConfig *cfg = &r->cfg;
     r->bilevel = is_bilevel(cfg->method);
     if (setup_data(r, err, errlen) != 0) { run_free(r); return -1; }

@@ -61,6 +61,10 @@ typedef struct {
 } TrainConfig;
 
 void train_config_defaults(TrainConfig *c);
+/* The settings with a non-default value that this method (and, bi-level,
+ * this hypergradient) does not use, as "--upper-lr 0.001, --lambda softmax";
+ * empty when none. A run says so in an info line. */
+void train_config_unused(const TrainConfig *c, char *out, size_t cap);
 /* Fills method-dependent defaults left at "auto" and checks every value;
  * -1 with a message naming the flag and the allowed range. */
 int train_config_check(TrainConfig *c, char *err, size_t errlen);

@@ -408,6 +408,43 @@ START_TEST(e2e_data_to_text) {
 }
 END_TEST
 
+/* Settings the method does not use are named once, not silently ignored:
+ * bi-level flags on lora, darts' radius under neumann, adalora's budget on
+ * svd; the defaults, or flags that apply, say nothing. */
+static void keep_note(void *ctx, const char *msg) {
+    if (!strncmp(msg, "note: ", 6)) snprintf(ctx, 512, "%s", msg);
+}
+START_TEST(unused_settings_are_named) {
+    char dir[256], err[1024], note[512];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    static const struct { const char *method, *want; } cases[] = {
+        {"lora", "note: --upper-lr 0.001, --lambda softmax have no effect with --method lora"},
+        {"bilora", "note: --darts-radius 0.1 has no effect with --method bilora and --hypergrad neumann"},
+        {"svd", "note: --target-rank 2 has no effect with --method svd"},
+        {"bilora", ""},
+        {"adalora", ""},
+    };
+    for (int i = 0; i < 5; i++) {
+        TrainConfig c = fixture_config(dir, cases[i].method);
+        c.steps = 1;
+        c.eval_every = 100;
+        if (i == 0) { c.upper_lr = 1e-3f; snprintf(c.lambda, sizeof c.lambda, "softmax"); }
+        if (i == 1) { snprintf(c.hypergrad, sizeof c.hypergrad, "neumann"); c.darts_radius = 0.1f; }
+        if (i == 2) c.target_rank = 2;
+        if (i == 3) { c.upper_lr = 1e-3f; snprintf(c.lambda, sizeof c.lambda, "sigmoid"); c.gamma2 = 0.1f; }
+        if (i == 4) { c.target_rank = 2; c.gamma1 = 0.5f; }
+        note[0] = 0;
+        TrainCallbacks cb = {.ctx = note, .on_info = keep_note};
+        Run *r;
+        ck_assert_msg(run_create(&r, &c, &cb, err, sizeof err) == 0, "%s", err);
+        ck_assert_msg(!strcmp(note, cases[i].want), "%s: '%s', want '%s'", cases[i].method, note, cases[i].want);
+        run_free(r);
+    }
+    fixture_rmdir(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("loop");
@@ -420,6 +457,7 @@ int main(void) {
     tcase_add_test(tc, adalora_budget_is_in_the_model);
     tcase_add_test(tc, bilevel_needs_two_examples);
     tcase_add_test(tc, e2e_data_to_text);
+    tcase_add_test(tc, unused_settings_are_named);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
