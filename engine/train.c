@@ -195,11 +195,20 @@ static void info(const TrainCallbacks *cb, const char *fmt, ...) {
 /* Fractional passes at a step: bi-level phase 1 over D1; bidora's phase 2
  * starts its own count over all of D (it restarts A, B from their initial
  * values). */
+/* Passes over n examples after `batches` batches of B: a pass is ceil(n/B)
+ * batches, its last one short (stream_next), so a whole pass reads 1.0. */
+static double passes(long batches, int B, int n) {
+    if (n <= 0) return 0.0;
+    long per = (n + B - 1) / B, whole = batches / per, k = batches % per;
+    double part = (double)k * B < n ? (double)k * B / n : 1.0;
+    return (double)whole + part;
+}
+
 static double epoch_at(const Run *r, long step, int phase) {
     const TrainConfig *cfg = &r->cfg;
-    return r->bilevel && phase == 1 ? (double)step * cfg->lower_steps * cfg->batch_size / r->d1.n
-           : phase == 2             ? (double)(step - r->phase1_total) * cfg->batch_size / r->n_train
-                                    : (double)step * cfg->batch_size / r->n_train;
+    return r->bilevel && phase == 1 ? passes(step * cfg->lower_steps, cfg->batch_size, r->d1.n)
+           : phase == 2             ? passes(step - r->phase1_total, cfg->batch_size, r->n_train)
+                                    : passes(step, cfg->batch_size, r->n_train);
 }
 
 int run_evaluates_at(const Run *r, long step) {

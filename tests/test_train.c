@@ -445,6 +445,40 @@ START_TEST(unused_settings_are_named) {
 }
 END_TEST
 
+/* The epoch counts whole passes: 96 examples in batches of 40 are passes of
+ * 40 + 40 + 16, so step 3 ends the first pass at 1.0 (step x batch / n
+ * said 1.25), and phase 2 of bidora counts again from 0. */
+static void keep_epoch(void *ctx, const StepInfo *s) {
+    double *e = ctx;
+    if (s->step <= 8) e[s->step - 1] = s->epoch;
+}
+START_TEST(epochs_count_whole_passes) {
+    char dir[256], err[1024];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    double e[8] = {0};
+    TrainConfig c = fixture_config(dir, "lora");
+    c.steps = 4;
+    c.batch_size = 40;
+    c.eval_every = 100;
+    TrainCallbacks cb = {.ctx = e, .on_step = keep_epoch};
+    ck_assert_msg(train_run(&c, &cb, err, sizeof err) == 0, "%s", err);
+    const double want[4] = {40.0 / 96, 80.0 / 96, 1.0, 1.0 + 40.0 / 96};
+    for (int i = 0; i < 4; i++) ck_assert_msg(fabs(e[i] - want[i]) < 1e-12, "step %d: epoch %.6f, want %.6f", i + 1, e[i], want[i]);
+    /* bidora: D1 = 77 of 96 (ratio 0.8): 2 batches a pass; then phase 2 over all 96 */
+    c = fixture_config(dir, "bidora");
+    c.steps = 2;
+    c.phase2_steps = 3;
+    c.batch_size = 40;
+    c.eval_every = 100;
+    memset(e, 0, sizeof e);
+    ck_assert_msg(train_run(&c, &cb, err, sizeof err) == 0, "%s", err);
+    const double want2[5] = {40.0 / 77, 1.0, 40.0 / 96, 80.0 / 96, 1.0};
+    for (int i = 0; i < 5; i++) ck_assert_msg(fabs(e[i] - want2[i]) < 1e-12, "bidora step %d: epoch %.6f, want %.6f", i + 1, e[i], want2[i]);
+    fixture_rmdir(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("loop");
@@ -458,6 +492,7 @@ int main(void) {
     tcase_add_test(tc, bilevel_needs_two_examples);
     tcase_add_test(tc, e2e_data_to_text);
     tcase_add_test(tc, unused_settings_are_named);
+    tcase_add_test(tc, epochs_count_whole_passes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
