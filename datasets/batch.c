@@ -121,9 +121,10 @@ int encode_data_to_text(const Tokenizer *tok, const char *const *mr, const char 
             goto fail;
         }
         int total = np + nc + 1;
-        if (max_len > 0 && np + 1 >= max_len) {
-            snprintf(err, errlen, "record at line %d: its meaning representation is %d tokens, which "
-                     "leaves no room for the reference within --max-seq-len %d", line[i], np + 1, max_len);
+        if (max_len > 0 && np >= max_len) {
+            snprintf(err, errlen, "record at line %d: its meaning representation and the \" ||\" separator "
+                     "are %d tokens, which leaves no room for the reference within --max-seq-len %d",
+                     line[i], np, max_len);
             free(p); free(c);
             goto fail;
         }

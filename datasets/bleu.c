@@ -1,6 +1,11 @@
 /* sacreBLEU's corpus BLEU (see bleu.h). The 13a tokenizer's four regular
  * expressions run through PCRE2's global substitution, which replaces
- * non-overlapping matches left to right as Python's re.sub does. N-grams are
+ * non-overlapping matches left to right as Python's re.sub does. They run
+ * on bytes, not code points: every character they name is ASCII, so on
+ * valid UTF-8 the result is the same, and a generated text with a broken
+ * byte sequence is tokenized rather than refused. Whitespace (rstrip,
+ * split) is Python's str.isspace set, Unicode spaces included. The
+ * expressions are compiled once per process. N-grams are
  * strings of their tokens joined by single spaces (tokens hold no spaces, so
  * the string also tells the order); counts are kept in sorted arrays. */
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -8,6 +13,7 @@
 
 #include <math.h>
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +27,43 @@ static const struct { const char *re, *rep; } RULES[] = {
     {"([0-9])(-)", "$1 $2 "},         /* dash after a digit */
 };
 #define NRULES (sizeof(RULES) / sizeof(RULES[0]))
+
+static pcre2_code *compiled[NRULES];
+static pthread_once_t compiled_once = PTHREAD_ONCE_INIT;
+static void compile_rules(void) {
+    for (size_t i = 0; i < NRULES; i++) {
+        int ec;
+        PCRE2_SIZE eo;
+        compiled[i] = pcre2_compile((PCRE2_SPTR)RULES[i].re, PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
+    }
+}
+
+/* The length of the Python whitespace character at s (0: none): ASCII
+ * \t\n\v\f\r, space and \x1c-\x1f; U+0085, U+00A0, U+1680, U+2000-200A,
+ * U+2028, U+2029, U+202F, U+205F, U+3000. */
+static int space_len(const unsigned char *s) {
+    if ((*s >= 9 && *s <= 13) || (*s >= 0x1c && *s <= 0x20)) return 1;
+    if (s[0] == 0xC2 && (s[1] == 0x85 || s[1] == 0xA0)) return 2;
+    if (s[0] == 0xE1 && s[1] == 0x9A && s[2] == 0x80) return 3;
+    if (s[0] == 0xE2 && s[1] == 0x80 &&
+        ((s[2] >= 0x80 && s[2] <= 0x8A) || s[2] == 0xA8 || s[2] == 0xA9 || s[2] == 0xAF))
+        return 3;
+    if (s[0] == 0xE2 && s[1] == 0x81 && s[2] == 0x9F) return 3;
+    if (s[0] == 0xE3 && s[1] == 0x80 && s[2] == 0x80) return 3;
+    return 0;
+}
+
+/* Length of line without its trailing Python whitespace. */
+static size_t rstrip_len(const char *line) {
+    size_t end = 0;
+    for (size_t i = 0; line[i];) {
+        int k = space_len((const unsigned char *)line + i);
+        if (k) { i += k; continue; }
+        i++;
+        end = i;
+    }
+    return end;
+}
 
 static char *replace_all(const char *s, const char *from, const char *to) {
     size_t lf = strlen(from), lt = strlen(to), n = 0;
@@ -61,11 +104,10 @@ char *bleu_tokenize_13a(const char *line) {
     /* the language-independent part */
     static const char *const pairs[][2] = {{"<skipped>", ""}, {"-\n", ""}, {"\n", " "}};
     static const char *const ents[][2] = {{"&quot;", "\""}, {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}};
-    size_t n = strlen(line);
+    /* sacrebleu strips trailing whitespace first (rstrip), then pads with spaces */
+    size_t n = rstrip_len(line);
     char *s = malloc(n + 3);
     if (!s) return NULL;
-    /* sacrebleu strips trailing whitespace first (rstrip), then pads with spaces */
-    while (n > 0 && strchr(" \t\n\r\f\v", line[n - 1])) n--;
     s[0] = ' ';
     memcpy(s + 1, line, n);
     s[n + 1] = ' ';
@@ -81,26 +123,23 @@ char *bleu_tokenize_13a(const char *line) {
             free(s);
             s = t;
         }
+    pthread_once(&compiled_once, compile_rules);
     for (size_t i = 0; i < NRULES && s; i++) {
-        int ec;
-        PCRE2_SIZE eo;
-        pcre2_code *re = pcre2_compile((PCRE2_SPTR)RULES[i].re, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &eo, NULL);
-        if (!re) { free(s); return NULL; }
-        char *t = substitute(re, s, RULES[i].rep);
-        pcre2_code_free(re);
+        if (!compiled[i]) { free(s); return NULL; }
+        char *t = substitute(compiled[i], s, RULES[i].rep);
         free(s);
         s = t;
     }
     if (!s) return NULL;
-    /* one space between tokens, none at the ends (Python's str.split():
-     * every ASCII whitespace) */
+    /* one space between tokens, none at the ends (Python's str.split()) */
     char *o = s;
     int in = 0;
-    for (char *p = s; *p; p++) {
-        if (strchr(" \t\n\r\f\v", *p)) { in = 0; continue; }
+    for (char *p = s; *p;) {
+        int k = space_len((const unsigned char *)p);
+        if (k) { in = 0; p += k; continue; }
         if (!in && o != s) *o++ = ' ';
         in = 1;
-        *o++ = *p;
+        *o++ = *p++;
     }
     *o = 0;
     return s;

@@ -50,6 +50,10 @@ typedef struct {
     float *inter_pre, *inter_act, *res2, *h2, *out, *mean2, *rstd2;
 } LayerActs;
 
+/* Rows of the LM head's logits computed at once by default (x 50257
+ * floats, twice: 100 MB). */
+#define LM_CHUNK 256
+
 struct ModelActs {
     int32_t *ids, *type_ids, *pos_ids, *labels_i;
     float *mask, *labels_f;
@@ -58,9 +62,11 @@ struct ModelActs {
     float *hidden, *lnf_mean, *lnf_rstd; /* gpt2: ln_f of the last layer */
     int32_t *last_idx;                   /* gpt2 head: row b*T + last kept position */
     /* gpt2 LM head: the R scored positions (rows of the hidden states), their
-     * target tokens, the gathered rows, logits [R, V], and dL/drows */
+     * target tokens, the gathered rows, logits and their gradient for one
+     * chunk of lm_chunk rows [chunk, V], and dL/drows [R, C] */
     int32_t *lm_rows, *lm_targets;
     float *lm_x, *lm_logits, *lm_dlogits, *lm_loss, *lm_dx;
+    float lm_scale;                      /* the last model_loss's grad_scale / R */
     /* head */
     float *first, *first_d, *pooled, *pooled_d, *logits, *dlogits, *loss_rows;
     /* backward scratch */
@@ -336,8 +342,9 @@ static void layout(Layout *L) {
         a->lm_rows = (int32_t *)take(&L->acts, N);
         a->lm_targets = (int32_t *)take(&L->acts, N);
         a->lm_x = take(&L->acts, N * C);
-        a->lm_logits = take(&L->acts, N * V);
-        a->lm_dlogits = take(&L->acts, N * V);
+        size_t ch = N < (size_t)m->lm_chunk ? N : (size_t)m->lm_chunk;
+        a->lm_logits = take(&L->acts, ch * V);
+        a->lm_dlogits = take(&L->acts, ch * V);
         a->lm_loss = take(&L->acts, N);
         a->lm_dx = take(&L->acts, N * C);
     }
@@ -689,6 +696,7 @@ int model_load(Model **out, const Backend *be, const ModelOptions *opt, char *er
     m->is_gpt2 = strcmp(m->cfg.model_type, "gpt2") == 0;
     m->num_labels = opt->num_labels;
     m->lm_head = opt->lm_head;
+    m->lm_chunk = opt->lm_chunk > 0 ? opt->lm_chunk : LM_CHUNK;
     if (m->lm_head && (!m->is_gpt2 || m->num_labels != 0)) {
         snprintf(err, errlen, "%s: a language-model head needs a gpt2 model without a classification "
                  "head (model_type is %s)", src, m->cfg.model_type);
@@ -1097,7 +1105,6 @@ static int lm_head_forward(Model *m, const Batch *bt, char *err, size_t errlen) 
         be->upload(a->lm_rows, rows, sizeof(int32_t) * R);
         be->upload(a->lm_targets, tg, sizeof(int32_t) * R);
         be->embedding_fwd(a->lm_x, a->lm_rows, a->hidden, R, C, 0);
-        be->matmul(0, 1, R, V, C, 1.0f, a->lm_x, C, m->wte, C, 0.0f, a->lm_logits, V);
     }
     free(rows);
     free(tg);
@@ -1122,7 +1129,21 @@ static double lm_loss(Model *m, const Batch *bt, float grad_scale, float *per_ex
     if (R == 0) return 0.0;
     float *rows = malloc(sizeof(float) * R);
     if (!rows) return NAN;
-    be->cross_entropy(a->lm_loss, a->lm_dlogits, a->lm_logits, a->lm_targets, R, V, grad_scale / (float)R);
+    const int C = m->cfg.hidden_size, grad = grad_scale != 0.0f;
+    /* chunks of lm_chunk rows: logits = x Eᵀ, the cross-entropy and, for a
+     * training loss, dL/dx = dlogits E into the lm_dx scratch (the backward
+     * scatters it), so the [rows, V] buffers stay one chunk whatever the
+     * batch. No gradient buffer is touched here. */
+    a->lm_scale = grad_scale / (float)R;
+    for (int r0 = 0; r0 < R; r0 += m->lm_chunk) {
+        int n = R - r0 < m->lm_chunk ? R - r0 : m->lm_chunk;
+        const float *x = a->lm_x + (size_t)r0 * C;
+        be->matmul(0, 1, n, V, C, 1.0f, x, C, m->wte, C, 0.0f, a->lm_logits, V);
+        be->cross_entropy(a->lm_loss + r0, grad ? a->lm_dlogits : NULL, a->lm_logits, a->lm_targets + r0, n, V,
+                          a->lm_scale);
+        if (grad)
+            be->matmul(0, 0, n, C, V, 1.0f, a->lm_dlogits, V, m->wte, C, 0.0f, a->lm_dx + (size_t)r0 * C, C);
+    }
     be->download(rows, a->lm_loss, sizeof(float) * R);
     double sum = 0.0;
     for (int r = 0; r < R; r++) sum += rows[r];
@@ -1185,12 +1206,17 @@ void model_backward(Model *m, uint64_t step_seed) {
     const float hp = c->hidden_dropout_prob;
     uint64_t s1 = site_seed(step_seed, L, SITE_HEAD1), s2 = site_seed(step_seed, L, SITE_HEAD2);
     if (m->lm_head) { /* logits = rows(hidden) Eᵀ: back to the scored rows, then scatter */
+        /* model_loss left dL/drows in lm_dx; the head's dE (train_base only:
+         * checks) takes the chunks' dlogits again */
         const int R = m->lm_rows, V = c->vocab_size;
         be->zero(a->dx, sizeof(float) * (size_t)B * T * C);
-        if (R > 0) {
-            if (m->dwte) be->matmul(1, 0, V, C, R, 1.0f, a->lm_dlogits, V, a->lm_x, C, 1.0f, m->dwte, C);
-            be->matmul(0, 0, R, C, V, 1.0f, a->lm_dlogits, V, m->wte, C, 0.0f, a->lm_dx, C);
-            be->embedding_bwd(a->dx, a->lm_dx, a->lm_rows, R, C);
+        if (R > 0) be->embedding_bwd(a->dx, a->lm_dx, a->lm_rows, R, C);
+        for (int r0 = 0; m->dwte && r0 < R; r0 += m->lm_chunk) {
+            int n = R - r0 < m->lm_chunk ? R - r0 : m->lm_chunk;
+            const float *x = a->lm_x + (size_t)r0 * C;
+            be->matmul(0, 1, n, V, C, 1.0f, x, C, m->wte, C, 0.0f, a->lm_logits, V);
+            be->cross_entropy(a->lm_loss + r0, a->lm_dlogits, a->lm_logits, a->lm_targets + r0, n, V, a->lm_scale);
+            be->matmul(1, 0, V, C, n, 1.0f, a->lm_dlogits, V, x, C, 1.0f, m->dwte, C);
         }
         decoder_backward(m, a->dx, step_seed);
         return;

@@ -78,6 +78,8 @@ typedef struct {
     int num_labels;    /* 0: no head; 1: regression */
     int lm_head;       /* gpt2, num_labels 0: GPT2LMHeadModel's head (tied to wte), its
                           loss on Batch.targets (data-to-text fine-tuning) */
+    int lm_chunk;      /* LM head: scored rows per logits chunk (0: 256); the memory is
+                          2 x chunk x vocab floats whatever the batch */
     int max_batch, max_seq;
     AdapterOptions adapter;
     int train_base;    /* gradients for the base weights too (checks, pretraining) */
@@ -95,6 +97,7 @@ typedef struct Model {
     int is_gpt2;
     int lm_head;                  /* the tied LM head scores Batch.targets */
     int lm_rows;                  /* positions scored by the last forward */
+    int lm_chunk;                 /* rows of logits computed at once */
     int gelu_tanh;                /* hidden_act gelu_new: the tanh form */
     AdapterOptions adapter;
 
@@ -135,7 +138,8 @@ const float *model_logits(const Model *m);
 
 /* Loss of the last forward against batch->labels (mean over the batch:
  * cross-entropy, or MSE when num_labels == 1; with the LM head, the mean
- * cross-entropy over the tokens batch->targets scores); also seeds the backward pass
+ * cross-entropy over the tokens batch->targets scores, computed in chunks
+ * of lm_chunk rows); also seeds the backward pass
  * with dloss/dlogits scaled by grad_scale. per_example (host, B floats) may
  * be NULL. */
 double model_loss(Model *m, const Batch *batch, float grad_scale, float *per_example);

@@ -23,6 +23,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <utf8proc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +103,9 @@ void train_config_unused(const TrainConfig *c, char *out, size_t cap) {
     UNUSED_F(!bilevel || strcmp(c->hypergrad, "darts") != 0, darts_xi, "--darts-xi");
     UNUSED_F(!bilevel || strcmp(c->hypergrad, "neumann") != 0, neumann_steps, "--neumann-steps");
     UNUSED_F(!bilevel || strcmp(c->hypergrad, "neumann") != 0, neumann_alpha, "--neumann-alpha");
-    UNUSED_S(!svd, lambda, "--lambda");
+    /* lambda "auto" resolves to "real" outside the svd forms: a resumed
+     * run's saved config holds that, and it is no setting of the user's */
+    UNUSED_S(!svd && strcmp(c->lambda, "real") != 0, lambda, "--lambda");
     UNUSED_S(!svd, svd_init, "--svd-init");
     UNUSED_F(!svd, gamma1, "--gamma1");
     UNUSED_F(!svd, gamma2, "--gamma2");
@@ -192,9 +195,6 @@ static void info(const TrainCallbacks *cb, const char *fmt, ...) {
     cb->on_info(cb->ctx, buf);
 }
 
-/* Fractional passes at a step: bi-level phase 1 over D1; bidora's phase 2
- * starts its own count over all of D (it restarts A, B from their initial
- * values). */
 /* Passes over n examples after `batches` batches of B: a pass is ceil(n/B)
  * batches, its last one short (stream_next), so a whole pass reads 1.0. */
 static double passes(long batches, int B, int n) {
@@ -204,6 +204,9 @@ static double passes(long batches, int B, int n) {
     return (double)whole + part;
 }
 
+/* Fractional passes at a step: bi-level phase 1 over D1; bidora's phase 2
+ * starts its own count over all of D (it restarts A, B from their initial
+ * values). */
 static double epoch_at(const Run *r, long step, int phase) {
     const TrainConfig *cfg = &r->cfg;
     return r->bilevel && phase == 1 ? passes(step * cfg->lower_steps, cfg->batch_size, r->d1.n)
@@ -346,6 +349,25 @@ static int evaluate_lm(Run *r, const EncodedSet *set, const int *idx, int n, Eva
     return 0;
 }
 
+/* A generated text as valid UTF-8 (what `tokenizers` decodes: a broken
+ * byte sequence becomes U+FFFD) with control characters as spaces, fit for
+ * BLEU and for a terminal line. */
+static char *clean_text(const char *s) {
+    size_t n = strlen(s);
+    char *out = malloc(3 * n + 1), *o = out;
+    if (!out) return NULL;
+    for (const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s; *p;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate(p, -1, &cp);
+        if (k < 1) { memcpy(o, "\xEF\xBF\xBD", 3); o += 3; p++; continue; }
+        if (cp < 0x20 || cp == 0x7F) *o++ = ' ';
+        else { memcpy(o, p, (size_t)k); o += k; }
+        p += k;
+    }
+    *o = 0;
+    return out;
+}
+
 /* E2E: greedy continuations of the kept dev meaning representations,
  * scored by corpus BLEU against all their references (a second metric, as
  * sacreBLEU computes it); the first continuation is shown as a sample. */
@@ -364,9 +386,12 @@ static int generate_bleu(Run *r, EvalInfo *ev, char *err, size_t errlen) {
         free(p);
         if (rc != 0) break;
         if (n_out > 0 && out[n_out - 1] == eos) n_out--;
-        char *text = n_out > 0 ? tokenizer_decode(r->tok, out, n_out, 1, err, errlen) : strdup("");
+        char *raw = n_out > 0 ? tokenizer_decode(r->tok, out, n_out, 1, err, errlen) : strdup("");
         free(out);
-        if (!text) { rc = -1; break; }
+        if (!raw) { rc = -1; break; }
+        char *text = clean_text(raw);
+        free(raw);
+        if (!text) { snprintf(err, errlen, "out of memory"); rc = -1; break; }
         size_t lead = strspn(text, " ");
         memmove(text, text + lead, strlen(text + lead) + 1);
         hyps[g] = text;
@@ -439,6 +464,7 @@ static int evaluate(Run *r, const EncodedSet *set, const int *idx, int n, EvalIn
 /* The first n distinct meaning representations of the dev split (file
  * order) with every reference each has, for generation and BLEU. */
 static int collect_generation_set(Run *r, const E2ESplit *dev, int n) {
+    if (n > dev->n) n = dev->n; /* at most one per record */
     r->gen_mr = calloc(n ? n : 1, sizeof(char *));
     r->gen_refs = calloc(dev->n ? dev->n : 1, sizeof(char *));
     r->gen_start = calloc((size_t)n + 1, sizeof(int));

@@ -113,6 +113,9 @@ START_TEST(tokenize_13a_and_edge_cases) {
         "a.. b,,c .d", "1,000.5 and 3-4 or 10-", "&amp; &quot;x&quot; <skipped> end-\nline\tend",
         "(parens) [brackets] {braces} ~tilde` ^caret_ @at /slash \\back |bar",
         "", "   ", "The Vaults is a pub.It is near Caf\xC3\xA9 Adriatic,which is 5 out of 5.",
+        /* Unicode spaces split as Python's str.split() does: no-break,
+         * ideographic, em space, a trailing one stripped */
+        "a\xC2\xA0" "b\xE3\x80\x80" "c.\xE2\x80\x83" "d\x1f" "e \xC2\xA0",
     };
     int nl = (int)(sizeof(lines) / sizeof(lines[0]));
     Case c = {0};
@@ -137,6 +140,11 @@ START_TEST(tokenize_13a_and_edge_cases) {
     }
     compare(&c, "mixed", ref);
     cJSON_Delete(ref);
+    /* a generated text cut inside a character is tokenized, not refused */
+    char *broken = bleu_tokenize_13a("Caf\xC3 serves food.\xE2\x80");
+    ck_assert_ptr_nonnull(broken);
+    ck_assert_str_eq(broken, "Caf\xC3 serves food . \xE2\x80");
+    free(broken);
     /* nothing matches: 0, as sacrebleu's early return */
     Case z = {0};
     add(&z, "xyzzy plugh", r2, 1);

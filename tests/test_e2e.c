@@ -115,7 +115,13 @@ START_TEST(data_to_text_encoding) {
         ck_assert_int_eq(es.ex[0].targets[t], t >= np0 - 1 ? full[t + 1] : -1);
     }
     encoded_set_free(&es);
-    ck_assert(encode_data_to_text(tok, mr, ref, line, 1, np0 + 1, eos, &es, err, sizeof err) != 0);
+    /* one reference token still fits (two targets: it and its successor) */
+    ck_assert_msg(encode_data_to_text(tok, mr, ref, line, 1, np0 + 1, eos, &es, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(es.ex[0].n, np0 + 1);
+    ck_assert_int_eq(es.ex[0].targets[np0 - 1], full[np0]);
+    ck_assert_int_eq(es.ex[0].targets[np0], full[np0 + 1]);
+    encoded_set_free(&es);
+    ck_assert(encode_data_to_text(tok, mr, ref, line, 1, np0, eos, &es, err, sizeof err) != 0);
     char want[128];
     snprintf(want, sizeof want, "record at line %d", line[0]);
     ck_assert_msg(strstr(err, want) && strstr(err, "--max-seq-len"), "%s", err);

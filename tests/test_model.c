@@ -176,6 +176,7 @@ static void grad_check_gpt2(float dropout, int train_base, AdapterForm form, int
     snprintf(c.hidden_act, sizeof(c.hidden_act), "gelu_new");
     ModelOptions o = {.config = &c, .random_init = 1, .max_batch = 3, .max_seq = 6,
                       .num_labels = classes > 0 ? classes : 0, .lm_head = classes < 0,
+                      .lm_chunk = 4, /* 9 scored rows: chunks of 4, 4 and 1 */
                       .adapter = {.rank = 2, .alpha = 4, .dropout = dropout, .form = form,
                                   .lambda = LAMBDA_SOFTMAX, .bilevel = form != ADAPTER_LORA,
                                   .targets = TARGET_QUERY | TARGET_VALUE | TARGET_OUTPUT |

@@ -424,8 +424,9 @@ START_TEST(unused_settings_are_named) {
         {"svd", "note: --target-rank 2 has no effect with --method svd"},
         {"bilora", ""},
         {"adalora", ""},
+        {"lora", ""}, /* lambda "real": what a saved lora config holds ("auto" resolved) */
     };
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         TrainConfig c = fixture_config(dir, cases[i].method);
         c.steps = 1;
         c.eval_every = 100;
@@ -434,6 +435,7 @@ START_TEST(unused_settings_are_named) {
         if (i == 2) c.target_rank = 2;
         if (i == 3) { c.upper_lr = 1e-3f; snprintf(c.lambda, sizeof c.lambda, "sigmoid"); c.gamma2 = 0.1f; }
         if (i == 4) { c.target_rank = 2; c.gamma1 = 0.5f; }
+        if (i == 5) snprintf(c.lambda, sizeof c.lambda, "real");
         note[0] = 0;
         TrainCallbacks cb = {.ctx = note, .on_info = keep_note};
         Run *r;
