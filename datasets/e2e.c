@@ -36,6 +36,11 @@ static void on_field(void *data, size_t len, void *ctx) {
     p->nfield++;
 }
 
+/* Empty or only spaces, tabs and line breaks: nothing to read or write. */
+static int blank(const char *s) {
+    return s[strspn(s, " \t\r\n")] == 0;
+}
+
 static void drop_fields(Parse *p) {
     for (int i = 0; i < 2; i++) { free(p->field[i]); p->field[i] = NULL; }
     p->nfield = 0;
@@ -65,9 +70,9 @@ static void on_record(int term, void *ctx) {
         drop_fields(p);
         return;
     }
-    if (!p->field[0][0] || !p->field[1][0]) {
+    if (blank(p->field[0]) || blank(p->field[1])) {
         snprintf(p->err, p->errlen, "%s line %ld: empty %s field", p->path, p->line,
-                 !p->field[0][0] ? "mr" : "ref");
+                 blank(p->field[0]) ? "mr" : "ref");
         p->failed = 1;
         drop_fields(p);
         return;

@@ -81,6 +81,11 @@ static void add_unused(char *out, size_t cap, const char *flag, const char *valu
     snprintf(out + n, cap - n, "%s%s %s", n ? ", " : "", flag, value);
 }
 
+const char *train_task_name(const char *task) {
+    const GlueTaskInfo *g = glue_task_info(task);
+    return g ? g->name : e2e_task_name(task);
+}
+
 void train_config_unused(const TrainConfig *c, char *out, size_t cap) {
     TrainConfig d;
     train_config_defaults(&d);
@@ -108,13 +113,13 @@ void train_config_unused(const TrainConfig *c, char *out, size_t cap) {
     UNUSED_S(!svd && strcmp(c->lambda, "real") != 0, lambda, "--lambda");
     UNUSED_S(!svd, svd_init, "--svd-init");
     UNUSED_F(!svd, gamma1, "--gamma1");
-    UNUSED_F(!svd, gamma2, "--gamma2");
+    UNUSED_F(strcmp(m, "bilora") != 0, gamma2, "--gamma2"); /* R2 is in bilora's upper level only */
     UNUSED_F(strcmp(m, "adalora") != 0, target_rank, "--target-rank");
     UNUSED_F(strcmp(m, "adalora") != 0, tinit, "--tinit");
     UNUSED_F(strcmp(m, "adalora") != 0, tfinal, "--tfinal");
     UNUSED_F(strcmp(m, "adalora") != 0, delta_t, "--delta-t");
     UNUSED_F(strcmp(m, "bidora") != 0, phase2_steps, "--phase2-steps");
-    UNUSED_F(strcmp(m, "bidora") != 0, phase2_lr, "--phase2-lr");
+    UNUSED_F(strcmp(m, "bidora") != 0 || c->phase2_steps == 0, phase2_lr, "--phase2-lr");
 #undef UNUSED_F
 #undef UNUSED_S
 }
@@ -158,7 +163,7 @@ int train_config_check(TrainConfig *c, char *err, size_t errlen) {
     CHECK(c->overfit_batch >= 0, "--overfit-batch %d: expected >= 0 (0: off)", c->overfit_batch);
     CHECK(c->eval_generate >= 0, "--eval-generate %d: expected >= 0 (0: none)", c->eval_generate);
     CHECK(c->eval_generate == 0 || e2e_task_name(c->task),
-          "--eval-generate applies to the data-to-text task E2E, not to %s (a classification task)", c->task);
+          "--eval-generate applies to the data-to-text task E2E, not to %s (a GLUE task)", c->task);
     CHECK(c->eval_every >= 0 && c->spectrum_every >= 0, "--eval-every and --spectrum-every must be >= 0");
     CHECK(c->split_ratio > 0 && c->split_ratio < 1, "--split-ratio %g: expected (0, 1)", c->split_ratio);
     CHECK(c->lower_steps >= 1 && c->lower_steps <= 1000, "--lower-steps: expected 1..1000");
@@ -516,6 +521,11 @@ static int setup_e2e(Run *r, const char *dir, char *err, size_t errlen) {
             rc = encode_data_to_text(r->tok, mr, ref, line, sp.n, r->cfg.max_seq_len, eos,
                                      i == 0 ? &r->train : &r->dev[0], e2, sizeof(e2));
             if (rc != 0) snprintf(err, errlen, "%s/%s: %s", dir, e2e_split_file(split), e2);
+            if (rc == 0 && sp.n == 0) {
+                snprintf(err, errlen, "%s/%s has no records after its header (expected mr,ref rows)", dir,
+                         e2e_split_file(split));
+                rc = -1;
+            }
             if (rc == 0 && i == 1 && r->cfg.eval_generate > 0 &&
                 (rc = collect_generation_set(r, &sp, r->cfg.eval_generate)) != 0)
                 snprintf(err, errlen, "out of memory");
@@ -586,6 +596,11 @@ static int setup_data(Run *r, char *err, size_t errlen) {
     if (targets_parse(cfg->targets, &targets, err, errlen) != 0) return -1;
     int max_seq = r->train.longest;
     for (int i = 0; i < r->n_dev; i++) if (r->dev[i].longest > max_seq) max_seq = r->dev[i].longest;
+    /* generation continues up to --max-seq-len (not to the longest example,
+     * which would make BLEU depend on the training set), within the model's
+     * positions */
+    if (r->lm && cfg->eval_generate > 0)
+        max_seq = cfg->max_seq_len < mc.max_position_embeddings ? cfg->max_seq_len : mc.max_position_embeddings;
     AdapterForm form = ADAPTER_LORA;
     if (!strcmp(cfg->method, "dora") || !strcmp(cfg->method, "bidora")) form = ADAPTER_DORA;
     if (!strcmp(cfg->method, "svd") || !strcmp(cfg->method, "adalora") || !strcmp(cfg->method, "bilora"))

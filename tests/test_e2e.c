@@ -170,6 +170,8 @@ START_TEST(malformed_refused) {
     expect_refusal("mr,ref\nname[A],x,extra\n", "train", "line 2", "3 field(s), expected 2");
     expect_refusal("mr,ref\nname[A],x\nname[B]\n", "train", "line 3", "1 field(s)");
     expect_refusal("mr,ref\nname[A],\n", "train", "line 2", "empty ref");
+    expect_refusal("mr,ref\nname[A],\"   \"\n", "train", "line 2", "empty ref"); /* only spaces */
+    expect_refusal("mr,ref\n\" \t\",A ref.\n", "train", "line 2", "empty mr");
     expect_refusal("mr,ref\nname[A],\"open quote\n", "dev", "devset.csv", "ends inside a quoted");
     expect_refusal("mr,ref\nname[A],ab\"c\"d\n", "train", "line 2", NULL);
     expect_refusal("", "train", "empty file", NULL);

@@ -396,6 +396,34 @@ START_TEST(e2e_data_to_text) {
                           methods[i], k + 1, a.loss[k], b.loss[k]);
         }
     }
+    /* generation runs to --max-seq-len whatever the longest example: a long
+     * training record does not change the untrained model's BLEU */
+    {
+        char path[600];
+        snprintf(path, sizeof path, "%s/e2e/trainset.csv", dir);
+        FILE *f = fopen(path, "a");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "\"name[Zizzi], food[Thai]\",Zizzi serves Thai food in a long long long long long long long "
+                   "long long long long long long long long long long room.\n");
+        fclose(f);
+        LmLog l3 = {0};
+        TrainCallbacks cb3 = {.ctx = &l3, .on_step = lm_step, .on_eval = lm_eval, .on_info = lm_info};
+        c = e2e_config(dir, "lora", 1);
+        c.lower_lr = 1e-9f;
+        c.eval_generate = 6;
+        ck_assert_msg(train_run(&c, &cb3, err, sizeof err) == 0, "%s", err);
+        ck_assert_msg(l3.dev_bleu[0] == l0.dev_bleu[0], "BLEU %.4f with a long train record, %.4f without",
+                      l3.dev_bleu[0], l0.dev_bleu[0]);
+        /* a dev file with no records is refused, naming it */
+        snprintf(path, sizeof path, "%s/e2e/devset.csv", dir);
+        f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs("mr,ref\n", f);
+        fclose(f);
+        Run *r0;
+        ck_assert_int_eq(run_create(&r0, &c, NULL, err, sizeof err), -1);
+        ck_assert_msg(strstr(err, "devset.csv has no records"), "%s", err);
+    }
     /* an encoder cannot generate text */
     ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
     c = e2e_config(dir, "lora", 2);
@@ -425,8 +453,10 @@ START_TEST(unused_settings_are_named) {
         {"bilora", ""},
         {"adalora", ""},
         {"lora", ""}, /* lambda "real": what a saved lora config holds ("auto" resolved) */
+        {"svd", "note: --gamma2 0.5 has no effect with --method svd"}, /* R2: bilora's upper level */
+        {"bidora", "note: --phase2-lr 0.01 has no effect with --method bidora and --hypergrad darts"},
     };
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 8; i++) {
         TrainConfig c = fixture_config(dir, cases[i].method);
         c.steps = 1;
         c.eval_every = 100;
@@ -436,6 +466,8 @@ START_TEST(unused_settings_are_named) {
         if (i == 3) { c.upper_lr = 1e-3f; snprintf(c.lambda, sizeof c.lambda, "sigmoid"); c.gamma2 = 0.1f; }
         if (i == 4) { c.target_rank = 2; c.gamma1 = 0.5f; }
         if (i == 5) snprintf(c.lambda, sizeof c.lambda, "real");
+        if (i == 6) { snprintf(c.lambda, sizeof c.lambda, "sigmoid"); c.gamma2 = 0.5f; }
+        if (i == 7) c.phase2_lr = 0.01f; /* with --phase2-steps 0 */
         note[0] = 0;
         TrainCallbacks cb = {.ctx = note, .on_info = keep_note};
         Run *r;

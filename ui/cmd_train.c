@@ -36,7 +36,7 @@ int cmd_train(int argc, char **argv) {
         {"--warmup-ratio", OPT_FLOAT, &c.warmup_ratio, 0, "fraction of steps of linear warm-up, then linear decay"},
         {"--max-grad-norm", OPT_FLOAT, &c.max_grad_norm, 0, "gradient-norm clipping per level (0: off)"},
         {"--batch-size", OPT_INT, &c.batch_size, 0, "examples per step"},
-        {"--max-seq-len", OPT_INT, &c.max_seq_len, 0, "tokens per example (longest-first truncation)"},
+        {"--max-seq-len", OPT_INT, &c.max_seq_len, 0, "tokens per example (GLUE pairs: longest-first truncation; E2E: the reference is cut, and generation stops here)"},
         {"--epochs", OPT_INT, &c.epochs, 0, "passes over the training set (bi-level: over D1)"},
         {"--steps", OPT_LONG, &c.steps, 0, "global steps (overrides --epochs when > 0)"},
         {"--eval-every", OPT_LONG, &c.eval_every, 0, "steps between evaluations (0: every epoch)"},
@@ -78,6 +78,8 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "bilora train: --model and --task are required (see --help)\n");
         return 2;
     }
+    const char *canon = train_task_name(c.task); /* "sst2", "data/e2e": one spelling in sessions */
+    if (canon) snprintf(c.task, sizeof(c.task), "%s", canon);
     if (save_every > 0 && !session[0]) {
         fprintf(stderr, "bilora train: --save-every %ld needs --session NAME (where to save)\n", save_every);
         return 2;

@@ -11,7 +11,7 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } COMMANDS[] = {
-    {"train", cmd_train, "fine-tune bert, roberta or gpt2 on a GLUE task: lora, dora, svd, adalora, bilora, bidora"},
+    {"train", cmd_train, "fine-tune bert, roberta or gpt2 on a GLUE task, or gpt2 on E2E: lora, dora, svd, adalora, bilora, bidora"},
     {"tokenize", cmd_tokenize, "print the token ids of each stdin line"},
     {"forward", cmd_forward, "run the base model on each stdin line, write hidden states"},
     {"generate", cmd_generate, "continue each stdin line with a gpt2 language model"},

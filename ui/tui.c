@@ -11,8 +11,6 @@
 #include "sessions/session.h"
 #include "ui/tui.h"
 
-#include "datasets/e2e.h"
-#include "datasets/glue.h"
 #include "engine/assets.h"
 #include "ui/form.h"
 #include "ui/options.h"
@@ -89,10 +87,8 @@ typedef struct {
 /* The task's canonical name ("sst2" -> "SST-2", "e2e" -> "E2E"), as the
  * form's choices spell it; an unknown name as it is (the form says why). */
 static const char *canonical_task(const char *t) {
-    const GlueTaskInfo *g = t ? glue_task_info(t) : NULL;
-    if (g) return g->name;
-    const char *e = e2e_task_name(t);
-    return e ? e : t;
+    const char *c = t ? train_task_name(t) : NULL;
+    return c ? c : t;
 }
 
 static double now_s(void) {
