@@ -29,6 +29,8 @@ typedef struct {
     long step;
     char split[16];
     float loss, metric;
+    float more[METRICS_MAX - 1]; /* the other metrics, in train_metric_names' order */
+    int n_more;
 } EvalRecord;
 
 struct Run {

@@ -173,6 +173,9 @@ int run_state_export(Run *r, RunState *out, char *err, size_t errlen) {
         cJSON_AddItemToArray(a, cJSON_CreateString(r->hist_evals[i].split));
         cJSON_AddItemToArray(a, isfinite(r->hist_evals[i].loss) ? cJSON_CreateNumber(r->hist_evals[i].loss) : cJSON_CreateNull());
         cJSON_AddItemToArray(a, isfinite(r->hist_evals[i].metric) ? cJSON_CreateNumber(r->hist_evals[i].metric) : cJSON_CreateNull());
+        for (int k = 0; k < r->hist_evals[i].n_more; k++) /* the other metrics follow the headline */
+            cJSON_AddItemToArray(a, isfinite(r->hist_evals[i].more[k]) ? cJSON_CreateNumber(r->hist_evals[i].more[k])
+                                                                        : cJSON_CreateNull());
         cJSON_AddItemToArray(he, a);
     }
     int fail = 0;
@@ -370,7 +373,8 @@ int run_state_import(Run *r, const cJSON *j, BlobReader get, void *ctx, char *er
     r->n_hist_evals = 0;
     const cJSON *he = cJSON_GetObjectItemCaseSensitive(j, "history_evals");
     cJSON_ArrayForEach(c, he) {
-        if (cJSON_GetArraySize(c) != 4) continue;
+        int size = cJSON_GetArraySize(c);
+        if (size < 4 || size > 3 + METRICS_MAX) continue;
         if (r->n_hist_evals == r->cap_hist_evals) {
             int cap = r->cap_hist_evals ? 2 * r->cap_hist_evals : 64;
             EvalRecord *h = realloc(r->hist_evals, sizeof(*h) * cap);
@@ -384,6 +388,11 @@ int run_state_import(Run *r, const cJSON *j, BlobReader get, void *ctx, char *er
         snprintf(x->split, sizeof(x->split), "%s", cJSON_IsString(sp) ? sp->valuestring : "?");
         x->loss = cJSON_IsNumber(lo) ? (float)lo->valuedouble : NAN;
         x->metric = cJSON_IsNumber(me) ? (float)me->valuedouble : NAN;
+        x->n_more = size - 4;
+        for (int k = 0; k < x->n_more; k++) {
+            const cJSON *v = cJSON_GetArrayItem(c, 4 + k);
+            x->more[k] = cJSON_IsNumber(v) ? (float)v->valuedouble : NAN;
+        }
     }
     /* bidora phase 2 was entered before the save: its optimizer is the fresh one */
     return 0;

@@ -86,6 +86,23 @@ const char *train_task_name(const char *task) {
     return g ? g->name : e2e_task_name(task);
 }
 
+int train_metric_names(const TrainConfig *c, const char **names, int cap) {
+    MetricSet ms;
+    float zero = 0.0f;
+    const GlueTaskInfo *g = glue_task_info(c->task);
+    if (g) glue_metrics(g, &zero, &zero, 1, &ms);
+    else if (e2e_task_name(c->task)) {
+        lm_metrics(0.0, &ms);
+        if (c->eval_generate > 0 && ms.n < METRICS_MAX) ms.name[ms.n++] = "bleu";
+    } else return 0;
+    int n = 0;
+    for (int k = -1; k < ms.n && n < cap; k++) {
+        if (k == ms.primary) continue;
+        names[n++] = ms.name[k < 0 ? ms.primary : k];
+    }
+    return n;
+}
+
 void train_config_unused(const TrainConfig *c, char *out, size_t cap) {
     TrainConfig d;
     train_config_defaults(&d);
@@ -224,10 +241,8 @@ int run_evaluates_at(const Run *r, long step) {
 }
 
 void run_replay_history(Run *r) {
-    MetricSet names;
-    float zero = 0.0f;
-    if (r->lm) lm_metrics(0.0, &names);
-    else glue_metrics(r->task, &zero, &zero, 1, &names); /* the names and which is the headline */
+    const char *names[METRICS_MAX];
+    int nn = train_metric_names(&r->cfg0, names, METRICS_MAX); /* the headline first */
     for (int i = 0; i < r->n_hist_steps && r->cb.on_step; i++) {
         const StepRecord *h = &r->hist_steps[i];
         StepInfo si = {.step = h->step, .total_steps = r->total, .loss = h->loss, .upper_loss = h->upper_loss,
@@ -239,10 +254,14 @@ void run_replay_history(Run *r) {
     for (int i = 0; i < r->n_hist_evals && r->cb.on_eval; i++) {
         const EvalRecord *h = &r->hist_evals[i];
         EvalInfo e = {.step = h->step, .split = h->split, .loss = h->loss};
-        if (names.n) {
+        if (nn) {
             e.metrics.n = 1;
-            e.metrics.name[0] = names.name[names.primary];
+            e.metrics.name[0] = names[0];
             e.metrics.value[0] = h->metric;
+            for (int k = 0; k < h->n_more && k + 1 < nn; k++) {
+                e.metrics.name[e.metrics.n] = names[k + 1];
+                e.metrics.value[e.metrics.n++] = h->more[k];
+            }
         }
         r->cb.on_eval(r->cb.ctx, &e);
     }
@@ -896,6 +915,9 @@ static void record_eval(Run *r, const EvalInfo *e) {
     snprintf(x->split, sizeof(x->split), "%s", e->split);
     x->loss = (float)e->loss;
     x->metric = e->metrics.n ? (float)e->metrics.value[e->metrics.primary] : NAN;
+    x->n_more = 0;
+    for (int k = 0; k < e->metrics.n && x->n_more < METRICS_MAX - 1; k++)
+        if (k != e->metrics.primary) x->more[x->n_more++] = (float)e->metrics.value[k];
 }
 
 static int run_evaluations(Run *r, char *err, size_t errlen) {

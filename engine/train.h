@@ -64,6 +64,9 @@ void train_config_defaults(TrainConfig *c);
 /* A task's canonical name: "sst2" -> "SST-2", "data/e2e" -> "E2E"; NULL when
  * it is no task (front ends store this spelling, so sessions list alike). */
 const char *train_task_name(const char *task);
+/* The metrics a run of this config reports, the headline first (MRPC: f1,
+ * accuracy; E2E: perplexity, and bleu with --eval-generate); the count. */
+int train_metric_names(const TrainConfig *c, const char **names, int cap);
 /* The settings with a non-default value that this method (and, bi-level,
  * this hypergradient) does not use, as "--upper-lr 0.001, --lambda softmax";
  * empty when none. A run says so in an info line. */

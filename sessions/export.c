@@ -93,7 +93,7 @@ static int history_of(const cJSON *doc, History *h, char *err, size_t errlen) {
     }
     cJSON_ArrayForEach(row, he) {
         const cJSON *sp = cJSON_GetArrayItem(row, 1);
-        if (cJSON_GetArraySize(row) != 4 || !cJSON_IsString(sp)) continue;
+        if (cJSON_GetArraySize(row) < 4 || !cJSON_IsString(sp)) continue;
         int k = 0;
         while (k < h->n_splits && strcmp(h->splits[k].split, sp->valuestring)) k++;
         if (k == h->n_splits) {
@@ -141,9 +141,16 @@ int session_export_csv(const cJSON *session, FILE *f, char *err, size_t errlen) 
         snprintf(err, errlen, "session.json has no metric history");
         return -1;
     }
-    const char *metric = str_or(cJSON_GetObjectItemCaseSensitive(session, "summary"), "metric_name", "metric");
-    fprintf(f, "kind,step,split,loss,upper_loss,");
-    csv_text(f, metric);
+    const cJSON *sum = cJSON_GetObjectItemCaseSensitive(session, "summary");
+    const char *metric = str_or(sum, "metric_name", "metric");
+    const cJSON *names = cJSON_GetObjectItemCaseSensitive(sum, "metric_names");
+    int nm = cJSON_IsArray(names) && cJSON_GetArraySize(names) > 0 ? cJSON_GetArraySize(names) : 1;
+    fprintf(f, "kind,step,split,loss,upper_loss");
+    for (int k = 0; k < nm; k++) { /* every metric, the headline first */
+        const cJSON *nk = cJSON_IsArray(names) ? cJSON_GetArrayItem(names, k) : NULL;
+        fputc(',', f);
+        csv_text(f, cJSON_IsString(nk) ? nk->valuestring : metric);
+    }
     fputc('\n', f);
     /* in step order: each step's row, then the evaluations made at it */
     const cJSON *s = hs->child, *e = he->child;
@@ -155,7 +162,8 @@ int session_export_csv(const cJSON *session, FILE *f, char *err, size_t errlen) 
             csv_num(f, num_or(cJSON_GetArrayItem(s, 1), NAN));
             fputc(',', f);
             csv_num(f, num_or(cJSON_GetArrayItem(s, 2), NAN));
-            fputs(",\n", f);
+            for (int k = 0; k < nm; k++) fputc(',', f);
+            fputc('\n', f);
             s = s->next;
         } else {
             const cJSON *sp = cJSON_GetArrayItem(e, 1);
@@ -163,8 +171,11 @@ int session_export_csv(const cJSON *session, FILE *f, char *err, size_t errlen) 
             csv_text(f, cJSON_IsString(sp) ? sp->valuestring : "");
             fputc(',', f);
             csv_num(f, num_or(cJSON_GetArrayItem(e, 2), NAN));
-            fputs(",,", f);
-            csv_num(f, num_or(cJSON_GetArrayItem(e, 3), NAN));
+            fputs(",", f);
+            for (int k = 0; k < nm; k++) { /* a train row may have fewer (E2E: no bleu) */
+                fputc(',', f);
+                csv_num(f, num_or(cJSON_GetArrayItem(e, 3 + k), NAN));
+            }
             fputc('\n', f);
             e = e->next;
         }

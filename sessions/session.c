@@ -602,6 +602,10 @@ static cJSON *summary_json(const TrainConfig *c0, const cJSON *state, long step,
     char name[32];
     primary_metric(c0->task, name, sizeof(name));
     cJSON_AddStringToObject(s, "metric_name", name);
+    const char *names[METRICS_MAX];
+    int nn = train_metric_names(c0, names, METRICS_MAX);
+    cJSON *mn = cJSON_AddArrayToObject(s, "metric_names"); /* every metric, the headline first */
+    for (int k = 0; k < nn; k++) cJSON_AddItemToArray(mn, cJSON_CreateString(names[k]));
     /* the last evaluation on held-out data (not the "train" split) */
     const cJSON *he = cJSON_GetObjectItemCaseSensitive(state, "history_evals");
     const cJSON *best = NULL;
