@@ -873,6 +873,20 @@ START_TEST(assets_found_on_the_path) {
     snprintf(a.models[0].type, sizeof(a.models[0].type), "gpt2");
     ck_assert(picker_task_fits(&a, 0, 1));
 
+    /* --model DIR off the asset path joins the list (once); a folder
+     * without a config.json does not */
+    char outside[1100];
+    snprintf(outside, sizeof(outside), "%s/model", f.dir);
+    int before = a.n_models;
+    int at = tui_assets_add_model(&a, outside);
+    ck_assert_int_eq(at, before);
+    ck_assert_int_eq(a.n_models, before + 1);
+    ck_assert_str_eq(a.models[at].dir, outside);
+    ck_assert_str_eq(a.models[at].type, "bert");
+    ck_assert_int_eq(tui_assets_add_model(&a, outside), at);
+    ck_assert_int_eq(a.n_models, before + 1);
+    ck_assert_int_eq(tui_assets_add_model(&a, f.empty), -1);
+
     /* A model whose config cannot be read ("aaa" sorts first) is listed
      * last: the first row, the one selected, can train. */
     char bad[1024];

@@ -1197,6 +1197,7 @@ static int parse_flags(Form *f, Flags *fl, int argc, char **argv, char *err, siz
 /* Points the picker at what the flags named, where it is on the list. */
 static void picker_preselect(App *a) {
     const char *m = form_get(&a->form, "model"), *t = form_get(&a->form, "task"), *me = form_get(&a->form, "method");
+    if (m && *m) tui_assets_add_model(&a->assets, m); /* --model DIR: not on the asset path */
     for (int i = 0; i < a->assets.n_models; i++)
         if (m && !strcmp(a->assets.models[i].name, m)) a->picker.sel[0] = i;
     for (int i = 0; i < a->assets.n_tasks; i++)

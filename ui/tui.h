@@ -85,6 +85,9 @@ typedef struct {
 void picker_draw(Grid *g, const Picker *p, const TuiAssets *a, const DrawOpts *o);
 /* Whether the picker has something to pick from (models and tasks). */
 int picker_usable(const TuiAssets *a);
+/* A model given as a directory (--model DIR) joins the list if it is not
+ * on it; its index, or -1 when dir holds no config.json. */
+int tui_assets_add_model(TuiAssets *a, const char *dir);
 /* 0 when task (an index into a->tasks) cannot train on model: E2E needs a gpt2. */
 int picker_task_fits(const TuiAssets *a, int model, int task);
 /* "looking for models and tasks…" while tui_assets_scan works. */

@@ -103,6 +103,17 @@ static int file_exists(const char *p) {
     return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+int tui_assets_add_model(TuiAssets *a, const char *dir) {
+    for (int i = 0; i < a->n_models; i++)
+        if (!strcmp(a->models[i].name, dir) || !strcmp(a->models[i].dir, dir)) return i;
+    char cfg[1100];
+    snprintf(cfg, sizeof(cfg), "%s/config.json", dir);
+    if (!file_exists(cfg)) return -1;
+    int n = a->n_models;
+    on_model(dir, dir, a);
+    return a->n_models > n ? n : -1;
+}
+
 void tui_assets_scan(TuiAssets *a) {
     tui_assets_free(a);
     find_roots(a);
