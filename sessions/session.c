@@ -1359,12 +1359,45 @@ int session_remove(const char *root, const char *name, char *err, size_t errlen)
 
 /* ---- headless driving ---- */
 
+static volatile sig_atomic_t interrupted;
+
+void session_interrupt(void) { interrupted = 1; }
+
+static void on_interrupt(int sig) {
+    (void)sig;
+    session_interrupt();
+    static const char msg[] = "\ninterrupted: stopping at the end of this step (again to quit at once)\n";
+    ssize_t w = write(2, msg, sizeof(msg) - 1);
+    (void)w;
+}
+
+void session_catch_interrupts(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_interrupt;
+    sa.sa_flags = SA_RESETHAND; /* the second signal takes the default action */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 int session_drive(Run *r, const char *root, const char *name, long save_every, char *err, size_t errlen) {
     if (name && session_name_check(name, err, errlen) != 0) return -1;
     int rc;
     long last_saved = -1;
     while ((rc = run_step(r, err, errlen)) == 0) {
         long step = run_step_index(r);
+        if (interrupted) { /* a step boundary: what a resume continues from */
+            interrupted = 0;
+            if (name && step != last_saved && session_save(root, name, r, err, errlen) != 0) return -1;
+            if (name)
+                snprintf(err, errlen, "interrupted at step %ld of %ld; saved session '%s' (bilora resume %s "
+                         "continues it)", step, run_total_steps(r), name, name);
+            else
+                snprintf(err, errlen, "interrupted at step %ld of %ld; nothing saved (no --session)", step,
+                         run_total_steps(r));
+            return SESSION_INTERRUPTED;
+        }
         if (name && save_every > 0 && step % save_every == 0) {
             if (session_save(root, name, r, err, errlen) != 0) return -1;
             last_saved = step;

@@ -141,6 +141,15 @@ int session_export_svg(const struct cJSON *session, FILE *f, char *err, size_t e
  * returns -1 and keeps its last snapshot. r stays the caller's. */
 int session_drive(Run *r, const char *root, const char *name, long save_every, char *err,
                   size_t errlen);
+/* Asks a running session_drive to stop at the next step boundary: it saves
+ * the session there (when it has a name) and returns SESSION_INTERRUPTED,
+ * err saying where it stopped. Async-signal-safe (a Ctrl-C handler calls it). */
+#define SESSION_INTERRUPTED 3
+void session_interrupt(void);
+/* Installs SIGINT/SIGTERM handlers for a headless run: the first signal
+ * calls session_interrupt and says so on stderr; a second one ends the
+ * process at once (the handlers reset themselves). */
+void session_catch_interrupts(void);
 /* train_run with a session: checks the name first (and refuses one that
  * exists: a new run never replaces a saved one silently), creates the run,
  * drives it as above, frees it. What `bilora train --session NAME` calls. */

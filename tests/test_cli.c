@@ -11,6 +11,8 @@
 #include "tests/fixtures.h"
 
 #include <check.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,8 @@ static const char *bilora_bin(void) {
 /* Runs the binary with argv[1..], BILORA_SESSIONS=root and input (may be
  * NULL) on stdin; out gets stdout and stderr together. Returns the exit
  * status. */
+static int interrupt_after_ms; /* > 0: send SIGINT to the run this long after it starts */
+
 static int run_cli_in(const char *root, char *const *args, const char *input, char *out, size_t cap) {
     ck_assert_msg(access(bilora_bin(), X_OK) == 0, "%s is not built (make bilora; BILORA_BIN overrides)",
                   bilora_bin());
@@ -50,6 +54,11 @@ static int run_cli_in(const char *root, char *const *args, const char *input, ch
     close(in[0]);
     if (input) ck_assert_int_eq(write(in[1], input, strlen(input)), (ssize_t)strlen(input));
     close(in[1]);
+    if (interrupt_after_ms > 0) {
+        struct timespec ts = {interrupt_after_ms / 1000, (long)(interrupt_after_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGINT);
+    }
     size_t n = 0;
     ssize_t k;
     while ((k = read(p[0], out + n, cap - 1 - n)) > 0) n += (size_t)k;
@@ -180,6 +189,35 @@ START_TEST(snapshots_are_reported) {
 }
 END_TEST
 
+/* Ctrl-C on `train --session` saves at the step boundary it stops at and
+ * exits 130, saying where; the session holds exactly that step. */
+START_TEST(interrupt_saves_the_session) {
+    char dir[256], root[300], model[400], data[400];
+    static char out[1 << 16];
+    fixture_tmpdir(dir);
+    ck_assert_int_eq(fixture_tiny_glue(dir, 0), 0);
+    snprintf(root, sizeof(root), "%s/sessions", dir);
+    snprintf(model, sizeof(model), "%s/model", dir);
+    snprintf(data, sizeof(data), "%s/SST-2", dir);
+    char *args[] = {"train", "--model", model, "--task", "SST-2", "--data", data, "--steps", "10000000",
+                    "--batch-size", "8", "--eval-every", "10000000", "--session", "c", NULL};
+    interrupt_after_ms = 2500;
+    int rc = run_cli(root, args, out, sizeof(out));
+    interrupt_after_ms = 0;
+    ck_assert_msg(rc == 130, "exit %d:\n%s", rc, out);
+    const char *at = strstr(out, "interrupted at step ");
+    ck_assert_msg(at && strstr(out, "saved session 'c'"), "%s", out);
+    long step = atol(at + strlen("interrupted at step "));
+    SessionSummary sm;
+    char err[512];
+    ck_assert_msg(session_summary(root, "c", &sm, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(sm.step, step);
+    ck_assert(step >= 1 && step < 10000000);
+    fprintf(stderr, "  interrupted at step %ld, session saved there\n", step);
+    fixture_rmdir(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("resume");
@@ -188,6 +226,7 @@ int main(void) {
     tcase_add_test(tc, resume_answers_before_loading);
     tcase_add_test(tc, bad_input_is_named);
     tcase_add_test(tc, snapshots_are_reported);
+    tcase_add_test(tc, interrupt_saves_the_session);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -263,8 +263,13 @@ int cmd_resume(int argc, char **argv) {
             train_output_info(&o, msg);
         }
     o.last_line_step = step;
+    session_catch_interrupts(); /* Ctrl-C saves at the step boundary, then stops */
     int rc = session_drive(r, NULL, target, save_every, err, sizeof(err));
     run_free(r);
+    if (rc == SESSION_INTERRUPTED) {
+        train_output_info(&o, err);
+        return 130;
+    }
     if (rc != 0) {
         train_output_error(&o, "resume", err);
         return 1;

@@ -86,8 +86,20 @@ int cmd_train(int argc, char **argv) {
     }
     TrainOutput o = {.json = json, .tty = isatty(2)};
     TrainCallbacks cb = train_output_callbacks(&o);
-    if ((session[0] ? session_train(&c, &cb, NULL, session, save_every, err, sizeof(err))
-                    : train_run(&c, &cb, err, sizeof(err))) != 0) {
+    if (!session[0]) {
+        if (train_run(&c, &cb, err, sizeof(err)) != 0) {
+            train_output_error(&o, "train", err);
+            return 1;
+        }
+        return 0;
+    }
+    session_catch_interrupts(); /* Ctrl-C saves at the step boundary, then stops */
+    rc = session_train(&c, &cb, NULL, session, save_every, err, sizeof(err));
+    if (rc == SESSION_INTERRUPTED) {
+        train_output_info(&o, err);
+        return 130;
+    }
+    if (rc != 0) {
         train_output_error(&o, "train", err);
         return 1;
     }
