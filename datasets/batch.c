@@ -113,10 +113,14 @@ int encode_data_to_text(const Tokenizer *tok, const char *const *mr, const char 
         cr[0] = ' ';
         memcpy(cr + 1, ref[i], rl + 1);
         int rc = encode_data_to_text_prompt(tok, mr[i], &p, &np, e2, sizeof(e2));
-        if (rc == 0) rc = tokenizer_encode_plain(tok, cr, &c, &nc, e2, sizeof(e2));
+        const char *field = "mr";
+        if (rc == 0) {
+            field = "ref";
+            rc = tokenizer_encode_plain(tok, cr, &c, &nc, e2, sizeof(e2));
+        }
         free(cr);
         if (rc != 0) {
-            snprintf(err, errlen, "record at line %d: %s", line[i], e2);
+            snprintf(err, errlen, "record at line %d, field %s: %s", line[i], field, e2);
             free(p); free(c);
             goto fail;
         }

@@ -1429,7 +1429,8 @@ static int write_provenance(Run *r, const PretrainConfig *c, const char *dir, lo
                             double seconds, char *err, size_t errlen) {
     cJSON *o = cJSON_CreateObject();
     if (!o) { snprintf(err, errlen, "out of memory"); return -1; }
-    cJSON_AddStringToObject(o, "made_by", "bilora pretrain (masked LM from random initialisation)");
+    cJSON_AddStringToObject(o, "made_by", r->causal ? "bilora pretrain (causal LM from random initialisation)"
+                                                    : "bilora pretrain (masked LM from random initialisation)");
     cJSON_AddStringToObject(o, "model_type", r->mc.model_type);
     cJSON_AddStringToObject(o, "size", c->config[0] ? "custom" : c->size);
     cJSON_AddStringToObject(o, "tokenizer", r->tok_dir);
@@ -1443,7 +1444,7 @@ static int write_provenance(Run *r, const PretrainConfig *c, const char *dir, lo
     cJSON_AddNumberToObject(o, "batch_size", c->batch_size);
     cJSON_AddNumberToObject(o, "seq_len", c->seq_len);
     cJSON_AddNumberToObject(o, "lr", c->lr);
-    cJSON_AddNumberToObject(o, "mask_prob", c->mask_prob);
+    if (!r->causal) cJSON_AddNumberToObject(o, "mask_prob", c->mask_prob); /* gpt2 predicts every next token */
     cJSON_AddNumberToObject(o, "seed", (double)c->seed);
     cJSON_AddNumberToObject(o, "train_seconds", seconds);
     cJSON *hist = cJSON_AddArrayToObject(o, "heldout_loss");
