@@ -1030,6 +1030,9 @@ START_TEST(empty_asset_path_says_where) {
     Term t;
     term_start(&t, 80, 24, argv, fixture_env(&f, f.empty, "C.UTF-8", 0));
     WAIT(&t, "No models found", 10000);
+    /* the whole screen, not the first rows of a frame still arriving (a
+     * starved terminal delivers it in pieces) */
+    WAIT(&t, "bilora fetch", 10000);
     char want[1024];
     snprintf(want, sizeof(want), "%s/models/<name>/", f.empty);
     ck_assert_msg(strstr(t.screen, want), "the BILORA_ASSETS root is not listed (%s):\n%s", want, t.screen);
