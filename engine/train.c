@@ -395,31 +395,39 @@ static char *clean_text(const char *s) {
 /* E2E: greedy continuations of the kept dev meaning representations,
  * scored by corpus BLEU against all their references (a second metric, as
  * sacreBLEU computes it); the first continuation is shown as a sample. */
-static int generate_bleu(Run *r, EvalInfo *ev, char *err, size_t errlen) {
+int run_generate(Run *r, const char *input, char **text_out, char *err, size_t errlen) {
+    *text_out = NULL;
+    if (!r->lm) {
+        snprintf(err, errlen, "generation needs an E2E (data-to-text) run; this one is %s", r->task_name);
+        return -1;
+    }
     Model *m = r->model;
     const int eos = tokenizer_sep_id(r->tok);
+    int32_t *p = NULL, *out = NULL;
+    int np = 0, n_out = 0, rc;
+    if ((rc = encode_data_to_text_prompt(r->tok, input, &p, &np, err, errlen)) != 0) return -1;
+    GenerateOptions go = {.max_new = m->max_seq - np, .temperature = 0.0f, .eos_id = eos};
+    if (go.max_new >= 1 && np >= 1) rc = lm_generate(m, p, np, &go, &out, &n_out, err, errlen);
+    free(p);
+    if (rc != 0) return -1;
+    if (n_out > 0 && out[n_out - 1] == eos) n_out--;
+    char *raw = n_out > 0 ? tokenizer_decode(r->tok, out, n_out, 1, err, errlen) : strdup("");
+    free(out);
+    if (!raw) return -1;
+    char *text = clean_text(raw);
+    free(raw);
+    if (!text) { snprintf(err, errlen, "out of memory"); return -1; }
+    size_t lead = strspn(text, " ");
+    memmove(text, text + lead, strlen(text + lead) + 1);
+    *text_out = text;
+    return 0;
+}
+
+static int generate_bleu(Run *r, EvalInfo *ev, char *err, size_t errlen) {
     char **hyps = calloc(r->gen_n, sizeof(char *));
     if (!hyps) { snprintf(err, errlen, "out of memory"); return -1; }
     int rc = 0;
-    for (int g = 0; g < r->gen_n && rc == 0; g++) {
-        int32_t *p = NULL, *out = NULL;
-        int np = 0, n_out = 0;
-        if ((rc = encode_data_to_text_prompt(r->tok, r->gen_mr[g], &p, &np, err, errlen)) != 0) break;
-        GenerateOptions go = {.max_new = m->max_seq - np, .temperature = 0.0f, .eos_id = eos};
-        if (go.max_new >= 1 && np >= 1) rc = lm_generate(m, p, np, &go, &out, &n_out, err, errlen);
-        free(p);
-        if (rc != 0) break;
-        if (n_out > 0 && out[n_out - 1] == eos) n_out--;
-        char *raw = n_out > 0 ? tokenizer_decode(r->tok, out, n_out, 1, err, errlen) : strdup("");
-        free(out);
-        if (!raw) { rc = -1; break; }
-        char *text = clean_text(raw);
-        free(raw);
-        if (!text) { snprintf(err, errlen, "out of memory"); rc = -1; break; }
-        size_t lead = strspn(text, " ");
-        memmove(text, text + lead, strlen(text + lead) + 1);
-        hyps[g] = text;
-    }
+    for (int g = 0; g < r->gen_n && rc == 0; g++) rc = run_generate(r, r->gen_mr[g], &hyps[g], err, errlen);
     BleuScore bs;
     if (rc == 0 && (rc = bleu_corpus((const char *const *)hyps, r->gen_n, (const char *const *)r->gen_refs,
                                      r->gen_start, &bs, err, errlen)) == 0) {

@@ -169,6 +169,11 @@ int run_param_is_hot(const char *key);
 int run_set(Run *r, const char *key, const char *value, char *err, size_t errlen);
 const RunChange *run_changes(const Run *r, int *n);
 int run_evaluate_now(Run *r, char *err, size_t errlen);
+/* E2E runs: the greedy continuation of a meaning representation with the
+ * run's model as it is now ("MR ||" prompt, up to the run's sequence
+ * allocation or the end token; valid UTF-8, control characters as spaces),
+ * what --eval-generate scores. *text malloc'd. -1 for a GLUE run. */
+int run_generate(Run *r, const char *input, char **text, char *err, size_t errlen);
 long run_step_index(const Run *r);
 long run_total_steps(const Run *r);
 const TrainConfig *run_config(const Run *r);          /* current values */

@@ -419,8 +419,21 @@ START_TEST(e2e_data_to_text) {
         const char *names[METRICS_MAX];
         ck_assert_int_eq(train_metric_names(&c2, names, METRICS_MAX), 2);
         ck_assert(!strcmp(names[0], "perplexity") && !strcmp(names[1], "bleu"));
-        ck_assert_msg(run_create(&ra, &c2, NULL, err, sizeof err) == 0, "%s", err);
+        LmLog la = {0};
+        TrainCallbacks cba = {.ctx = &la, .on_step = lm_step, .on_eval = lm_eval, .on_info = lm_info};
+        ck_assert_msg(run_create(&ra, &c2, &cba, err, sizeof err) == 0, "%s", err);
         while (run_step(ra, err, sizeof err) == 0) {}
+        /* run_generate (bilora generate --session) gives the sample the last
+         * evaluation showed: "MR" -> "TEXT" */
+        char mr[256], want[1024], *got;
+        const char *q = strstr(la.info, "e.g. \""), *arrow = q ? strstr(q, "\" -> \"") : NULL;
+        ck_assert_msg(q && arrow, "%s", la.info);
+        snprintf(mr, sizeof mr, "%.*s", (int)(arrow - q - 6), q + 6);
+        snprintf(want, sizeof want, "%s", arrow + 6);
+        want[strlen(want) - 1] = 0; /* the closing quote */
+        ck_assert_msg(run_generate(ra, mr, &got, err, sizeof err) == 0, "%s", err);
+        ck_assert_str_eq(got, want);
+        free(got);
         RunState st;
         ck_assert_int_eq(run_state_export(ra, &st, err, sizeof err), 0);
         char *text = cJSON_PrintUnformatted(st.json);
@@ -516,6 +529,11 @@ START_TEST(unused_settings_are_named) {
         Run *r;
         ck_assert_msg(run_create(&r, &c, &cb, err, sizeof err) == 0, "%s", err);
         ck_assert_msg(!strcmp(note, cases[i].want), "%s: '%s', want '%s'", cases[i].method, note, cases[i].want);
+        if (i == 0) { /* a GLUE run has nothing to generate */
+            char *text;
+            ck_assert_int_eq(run_generate(r, "name[X]", &text, err, sizeof err), -1);
+            ck_assert_msg(strstr(err, "needs an E2E"), "%s", err);
+        }
         run_free(r);
     }
     fixture_rmdir(dir);

@@ -6,7 +6,9 @@
 #include "engine/model.h"
 #include "engine/model_config.h"
 #include "engine/safetensors.h"
+#include "engine/train.h"
 #include "kernels/backend.h"
+#include "sessions/session.h"
 #include "ui/commands.h"
 #include "ui/options.h"
 
@@ -262,13 +264,53 @@ int cmd_models(int argc, char **argv) {
 }
 
 /* bilora generate: continue each stdin line with a gpt2 language model. */
+/* generate --session NAME: the saved E2E run's model with its adapters,
+ * each stdin line a meaning representation; one output line each. */
+static int generate_from_session(const char *name, int json) {
+    char err[2048];
+    Run *r;
+    if (session_load(NULL, name, NULL, 0, NULL, &r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "bilora generate: %s\n", err);
+        return 1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    int status = 0, n = 0;
+    while (status == 0 && read_line(stdin, &line, &cap) >= 0) {
+        n++;
+        char *text;
+        if (run_generate(r, line, &text, err, sizeof(err)) != 0) {
+            fprintf(stderr, "bilora generate: stdin line %d: %s\n", n, err);
+            status = 1;
+            break;
+        }
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "prompt", line);
+            cJSON_AddStringToObject(o, "text", text);
+            char *s = cJSON_PrintUnformatted(o);
+            printf("%s\n", s ? s : "{}");
+            free(s);
+            cJSON_Delete(o);
+        } else {
+            printf("%s\n", text); /* one line: control characters are spaces */
+        }
+        fflush(stdout);
+        free(text);
+    }
+    free(line);
+    run_free(r);
+    return status;
+}
+
 int cmd_generate(int argc, char **argv) {
-    char model[1024] = "", device[16] = "cpu";
+    char model[1024] = "", device[16] = "cpu", session[256] = "";
     int max_new = 40, top_k = 0, json = 0;
     float temperature = 0.0f;
     uint64_t seed = 42;
     Option opts[] = {
         {"--model", OPT_STR, model, sizeof(model), "gpt2 model directory or name"},
+        {"--session", OPT_STR, session, sizeof(session), "a saved E2E session instead: its model and adapters, each line a meaning representation, greedy up to the run's sequence length"},
         {"--max-new-tokens", OPT_INT, &max_new, 0, "tokens to add to each prompt at most"},
         {"--temperature", OPT_FLOAT, &temperature, 0, "0: greedy; > 0: sample softmax(logits / T)"},
         {"--top-k", OPT_INT, &top_k, 0, "sampling: only the k most likely tokens (0: all)"},
@@ -288,7 +330,12 @@ int cmd_generate(int argc, char **argv) {
         return 0;
     }
     if (rc < 0) { fprintf(stderr, "bilora generate: %s\n", err); return 2; }
-    if (!model[0]) { fprintf(stderr, "bilora generate: --model is required\n"); return 2; }
+    if (session[0] && model[0]) {
+        fprintf(stderr, "bilora generate: give --model or --session, not both\n");
+        return 2;
+    }
+    if (session[0]) return generate_from_session(session, json);
+    if (!model[0]) { fprintf(stderr, "bilora generate: --model (or --session) is required\n"); return 2; }
     if (max_new < 1 || temperature < 0.0f || top_k < 0) {
         fprintf(stderr, "bilora generate: need --max-new-tokens >= 1, --temperature >= 0, --top-k >= 0\n");
         return 2;
