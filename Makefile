@@ -80,9 +80,10 @@ $(BUILD)/sessions/session.o $(BUILD)/ui/main.o: $(BUILD)/version.h
 FORCE:
 .PHONY: FORCE
 
+# -MMD -MP: every .cu is rebuilt when cuda_common.h (CudaContext) changes
 $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVFLAGS) -c -o $@ $<
+	$(NVCC) $(NVFLAGS) -MMD -MP -c -o $@ $<
 
 # -MMD: a suite that #includes ui/*.c (test_tui) is rebuilt when they change
 $(BUILD)/tests/%: tests/%.c $(TEST_UTIL_OBJ) $(BUILD)/libbilora.a
@@ -120,4 +121,4 @@ bench: deps bilora $(BENCH_BIN)
 clean:
 	rm -rf $(BUILD) bilora
 
--include $(LIB_OBJ:.o=.d) $(UI_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d) $(TEST_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(CU_OBJ:.o=.d) $(UI_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d) $(TEST_BIN:=.d)

@@ -8,6 +8,12 @@
  *   build/bench/bench_cuda [--models roberta-base,gpt2-medium] [--batch-size 32]
  *       [--seq-len 128] [--rank 8] [--steps 10] [--warmup 3] [--tf32]
  *       [--python .venv/bin/python] [--no-peer] [--no-bilevel] [--peak-size 8192]
+ *       [--profile]
+ *
+ * Rows: the LoRA step; the peer's (with --tf32 the peer allows TF32 too);
+ * the BiLoRA darts global step with T1 = 1 and T1 = 4 lower steps per upper
+ * step, as a ratio to T1 LoRA steps. --profile adds, per model, a table of
+ * where a LoRA step's time goes by op class (bench/backend_profile.h).
  *
  * Model configs come from $BILORA_ASSETS/models/NAME (default ../shared).
  * "GPT-2-medium-shaped" means the encoder this engine runs (post-LN,
@@ -24,6 +30,7 @@
 #include "engine/optim.h"
 #include "engine/rng.h"
 #include "kernels/backend.h"
+#include "bench/backend_profile.h"
 #ifdef BILORA_CUDA
 #include "kernels/cuda/backend_cuda.h"
 #endif
@@ -49,7 +56,7 @@ static void sync_device(void) {
 }
 
 typedef struct {
-    int B, T, rank, steps, warmup, peer, bilevel, tf32, peak_n;
+    int B, T, rank, steps, warmup, peer, bilevel, tf32, peak_n, profile;
     const char *python;
 } Opts;
 
@@ -83,6 +90,7 @@ static int load_shape(const char *name, ModelConfig *cfg, int T, char *err, size
 }
 
 static void random_batch(Batch *bt, int B, int T, int vocab, uint64_t seed) {
+    memset(bt, 0, sizeof(*bt)); /* batch_free frees every pointer it has */
     bt->B = B;
     bt->T = T;
     bt->ids = malloc(sizeof(int32_t) * B * T);
@@ -117,6 +125,7 @@ static int time_lora(const Backend *be, const ModelConfig *cfg, const Opts *o, T
     Batch bt;
     random_batch(&bt, o->B, o->T, cfg->vocab_size, 5);
     memset(t, 0, sizeof(*t));
+    if (be == &g_prof) backend_profile_reset(); /* the steps only, not the model's upload */
     double t_start = 0;
     for (int s = 0; s < o->warmup + o->steps; s++) {
         int timed = s >= o->warmup;
@@ -150,11 +159,13 @@ static int time_lora(const Backend *be, const ModelConfig *cfg, const Opts *o, T
     return err[0] ? -1 : 0;
 }
 
-/* One BiLoRA darts global step with T1 = T2 = 1, as engine/train.c runs it:
- * a lower step on a D1 batch (with R1), then the darts hypergradient of the
- * upper group (λ) on a D2 batch, then the upper AdamW step. */
-static int time_bilora(const Backend *be, const ModelConfig *cfg, const Opts *o, double *step_s,
-                       char *err, size_t errlen) {
+/* One BiLoRA darts global step with T2 = 1, as engine/train.c runs it:
+ * `lower_steps` (T1) lower steps on D1 batches (with R1), then the darts
+ * hypergradient of the upper group (λ) on a D2 batch (a forward and
+ * backward at V on D2, and two at V ± ε on the last D1 batch), then the
+ * upper AdamW step. */
+static int time_bilora(const Backend *be, const ModelConfig *cfg, const Opts *o, int lower_steps,
+                       double *step_s, char *err, size_t errlen) {
     ModelOptions mo = {.config = cfg, .random_init = 1, .num_labels = 2, .max_batch = o->B,
                        .max_seq = o->T,
                        .adapter = {.rank = o->rank, .alpha = 2.0f * o->rank, .form = ADAPTER_SVD,
@@ -186,13 +197,16 @@ static int time_bilora(const Backend *be, const ModelConfig *cfg, const Opts *o,
             t_start = now_s();
         }
         uint64_t seed = 1000 + (uint64_t)s * 64;
-        model_zero_grad(m);
-        if (model_forward(m, &b1, 1, seed + 1, err, errlen) != 0) break;
-        model_loss(m, &b1, 1.0f, NULL);
-        model_backward(m, seed + 1);
-        model_orth_reg(m, 0.1f);
-        clip_grad_norm(be, &m->params, GROUP_LOWER, 1.0);
-        adamw_step(&lower, 1e-4f);
+        for (int l = 0; l < lower_steps; l++) {
+            model_zero_grad(m);
+            if (model_forward(m, &b1, 1, seed + 1, err, errlen) != 0) break;
+            model_loss(m, &b1, 1.0f, NULL);
+            model_backward(m, seed + 1);
+            model_orth_reg(m, 0.1f);
+            clip_grad_norm(be, &m->params, GROUP_LOWER, 1.0);
+            adamw_step(&lower, 1e-4f);
+        }
+        if (err[0]) break;
         ModelProblem mp = {.m = m, .batch = {NULL, &b1, &b2}, .seed = {0, seed + 1, seed + 32},
                            .train = 1, .gamma1 = 0.1f, .gamma2 = 0.0f};
         HyperProblem pb;
@@ -228,8 +242,9 @@ static double peer_step(const ModelConfig *cfg, const Opts *o, char *ver, size_t
         snprintf(cmd, sizeof(cmd),
                  "%s bench/peft_lora_bench.py --config %s/config.json --device cuda --batch-size %d "
                  "--seq-len %d --rank %d --alpha %d --targets query,value --steps %d --warmup %d "
-                 "--num-labels 2",
-                 o->python, dir, o->B, o->T, o->rank, 2 * o->rank, o->steps, o->warmup);
+                 "--num-labels 2%s",
+                 o->python, dir, o->B, o->T, o->rank, 2 * o->rank, o->steps, o->warmup,
+                 o->tf32 ? " --tf32" : "");
         FILE *p = popen(cmd, "r");
         char line[8192];
         while (p && fgets(line, sizeof(line), p)) {
@@ -238,9 +253,12 @@ static double peer_step(const ModelConfig *cfg, const Opts *o, char *ver, size_t
             cJSON *ms = cJSON_GetObjectItem(j, "step_ms");
             if (cJSON_IsNumber(ms)) {
                 step = ms->valuedouble / 1000.0;
-                cJSON *tv = cJSON_GetObjectItem(j, "torch"), *pv = cJSON_GetObjectItem(j, "peft");
-                snprintf(ver, vercap, "torch %s, peft %s", cJSON_IsString(tv) ? tv->valuestring : "?",
-                         cJSON_IsString(pv) ? pv->valuestring : "?");
+                cJSON *tv = cJSON_GetObjectItem(j, "torch"), *pv = cJSON_GetObjectItem(j, "peft"),
+                      *av = cJSON_GetObjectItem(j, "attention");
+                snprintf(ver, vercap, "torch %s, peft %s, %s attention",
+                         cJSON_IsString(tv) ? tv->valuestring : "?",
+                         cJSON_IsString(pv) ? pv->valuestring : "?",
+                         cJSON_IsString(av) ? av->valuestring : "?");
             }
             cJSON_Delete(j);
         }
@@ -260,6 +278,16 @@ static double matmul_tflops(const Backend *be, int n) {
     float *a = be->alloc(bytes), *b = be->alloc(bytes), *c = be->alloc(bytes);
     double best = 0;
     if (a && b && c) {
+        /* random operands: zeros (or whatever the allocator left) can run
+         * faster than real data */
+        float *h = malloc(bytes);
+        uint64_t rng = 12345;
+        for (size_t i = 0; h && i < (size_t)n * n; i++) h[i] = (float)rng_uniform(&rng) - 0.5f;
+        if (h) {
+            be->upload(a, h, bytes);
+            be->upload(b, h, bytes);
+            free(h);
+        }
         be->matmul(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n); /* warm-up */
         sync_device();
         for (int rep = 0; rep < 5; rep++) {
@@ -277,6 +305,7 @@ static double matmul_tflops(const Backend *be, int n) {
 }
 
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* each row as it is measured */
     Opts o = {.B = 32, .T = 128, .rank = 8, .steps = 10, .warmup = 3, .peer = 1, .bilevel = 1,
               .python = ".venv/bin/python", .peak_n = 8192};
     const char *models = "roberta-base,gpt2-medium";
@@ -285,6 +314,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--no-peer")) { o.peer = 0; continue; }
         if (!strcmp(a, "--no-bilevel")) { o.bilevel = 0; continue; }
         if (!strcmp(a, "--tf32")) { o.tf32 = 1; continue; }
+        if (!strcmp(a, "--profile")) { o.profile = 1; continue; }
         if (!v) { fprintf(stderr, "%s needs a value\n", a); return 2; }
         if (!strcmp(a, "--models")) models = v;
         else if (!strcmp(a, "--batch-size")) o.B = atoi(v);
@@ -357,17 +387,32 @@ int main(int argc, char **argv) {
             if (ps > 0)
                 printf("%-14s %-30s %9.1f %10.0f %8.1f %6.1f%% bilora is %.2fx its throughput (%s)\n",
                        name, "lora (pytorch+peft, cuda)", ps * 1e3, tokens / ps, flops / ps / 1e12,
-                       100.0 * flops / ps / 1e12 / peak32, ps / t.step, ver);
+                       100.0 * flops / ps / 1e12 / peak, ps / t.step, ver);
         }
-        if (o.bilevel) {
+        for (int t1 = 1; o.bilevel && t1 <= 4; t1 += 3) {
             double bs;
             err[0] = 0;
-            if (time_bilora(be, &cfg, &o, &bs, err, sizeof(err)) != 0) {
+            if (time_bilora(be, &cfg, &o, t1, &bs, err, sizeof(err)) != 0) {
                 fprintf(stderr, "bench_cuda: %s bilora: %s\n", name, err);
                 rc = 1;
-            } else {
-                printf("%-14s %-30s %9.1f %10.0f %8s %7s %.2fx a LoRA step (published: 3.92x)\n", name,
-                       "bilora darts global step", bs * 1e3, tokens / bs, "", "", bs / t.step);
+                break;
+            }
+            char label[64];
+            snprintf(label, sizeof(label), "bilora darts, T1=%d", t1);
+            printf("%-14s %-30s %9.1f %10.0f %8s %7s %.2fx %d LoRA step%s (published: 3.92x)\n", name,
+                   label, bs * 1e3, tokens * t1 / bs, "", "", bs / t.step / t1, t1, t1 > 1 ? "s" : "");
+        }
+        if (o.profile) {
+            Opts po = o;
+            po.steps = 3;
+            po.warmup = 1;
+            Timing pt;
+            const Backend *pb = backend_profile(be, sync_device);
+            err[0] = 0;
+            if (time_lora(pb, &cfg, &po, &pt, err, sizeof(err)) == 0) {
+                char title[128];
+                snprintf(title, sizeof(title), "%s lora step", name);
+                backend_profile_print(title, po.steps + po.warmup);
             }
         }
     }

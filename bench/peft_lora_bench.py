@@ -50,6 +50,7 @@ def parse_args():
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--tf32", action="store_true", help="allow TF32 tensor-core math for float32 matmuls (cuda)")
     a = ap.parse_args()
     for name in ("batch_size", "seq_len", "rank", "steps", "threads", "num_labels"):
         if getattr(a, name) < 1:
@@ -93,6 +94,8 @@ def main():
 
     transformers.logging.set_verbosity_error()
     torch.set_num_threads(args.threads)
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    torch.backends.cudnn.allow_tf32 = args.tf32
     mtype, cfg = load_config(args)
     # RoBERTa's positions start at pad_token_id + 1.
     max_len = cfg.max_position_embeddings - (cfg.pad_token_id + 1 if mtype == "roberta" else 0)
@@ -149,6 +152,8 @@ def main():
         "transformers": transformers.__version__,
         "peft": peft.__version__,
         "threads": args.threads,
+        "tf32": args.tf32,
+        "attention": getattr(model.config, "_attn_implementation", None) or "eager",
         "examples_per_s": round(args.batch_size / step_s, 3),
         "tokens_per_s": round(args.batch_size * args.seq_len / step_s, 1),
         "step_ms": round(step_s * 1000.0, 3),

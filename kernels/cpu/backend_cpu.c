@@ -116,9 +116,6 @@ static inline float exp_poly(float y) {
     return p * two_k.f;
 }
 
-/* tanh u = 1 − 2 / (e^{2u} + 1): ±1 where e^{2u} is clamped. */
-static inline float tanh_poly(float u) { return 1.0f - 2.0f / (exp_poly(2.0f * u) + 1.0f); }
-
 /* GELU, erf form (BERT's "gelu"): x * Φ(x). */
 static void cpu_gelu_fwd(float *restrict y, const float *restrict x, size_t n) {
 #pragma omp simd
@@ -136,25 +133,31 @@ static void cpu_gelu_bwd(float *dx, const float *x, const float *dy, size_t n) {
         dx[i] = dy[i] * (cdf + xi * pdf);
     }
 }
-/* GELU, tanh form (GPT-2's "gelu_new"): x (1 + tanh u) / 2, u = k (x + c x³). */
+/* GELU, tanh form (GPT-2's "gelu_new"): x (1 + tanh u) / 2, u = k (x + c x³).
+ * With p = (1 + tanh u) / 2 = σ(2u) and q = 1 − p = σ(−2u), each computed
+ * from its own exponential: 1 + tanh u suffers cancellation where tanh u is
+ * near −1 (x below about −3), which left the derivative there with only a
+ * few correct bits. In this form every factor is accurate to rounding. */
 #define GELU_TANH_K 0.7978845608028654f /* √(2/π) */
 #define GELU_TANH_C 0.044715f
 static void cpu_gelu_tanh_fwd(float *restrict y, const float *restrict x, size_t n) {
 #pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float xi = x[i];
-        y[i] = 0.5f * xi * (1.0f + tanh_poly(GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi)));
+        float u = GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi);
+        y[i] = xi / (1.0f + exp_poly(-2.0f * u));
     }
 }
-/* d/dx = (1 + t) / 2 + x (1 − t²) k (1 + 3 c x²) / 2; dx may equal dy. */
+/* d/dx = (1 + t) / 2 + x (1 − t²) k (1 + 3 c x²) / 2 = p (1 + 2 x q u');
+ * dx may equal dy. */
 static void cpu_gelu_tanh_bwd(float *dx, const float *x, const float *dy, size_t n) {
 #pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float xi = x[i];
-        float t = tanh_poly(GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi));
-        float d = 0.5f * (1.0f + t) +
-                  0.5f * xi * (1.0f - t * t) * GELU_TANH_K * (1.0f + 3.0f * GELU_TANH_C * xi * xi);
-        dx[i] = dy[i] * d;
+        float u = GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi);
+        float p = 1.0f / (1.0f + exp_poly(-2.0f * u)), q = 1.0f / (1.0f + exp_poly(2.0f * u));
+        float du = GELU_TANH_K * (1.0f + 3.0f * GELU_TANH_C * xi * xi);
+        dx[i] = dy[i] * (p * (1.0f + 2.0f * xi * q * du));
     }
 }
 static void cpu_tanh_fwd(float *y, const float *x, size_t n) {

@@ -44,6 +44,9 @@ struct CudaContext {
     void *scratch;          /* grow-only; see cuda_scratch */
     size_t scratch_bytes;
     double *partials;       /* CUDA_PARTIALS doubles, for sumsq */
+    std::mutex ptrs_lock;   /* guards ptrs; taken after lock where both are held */
+    const float **ptrs;     /* grow-only device pointer arrays for attention's batched GEMMs */
+    size_t ptrs_cap;        /* entries in ptrs */
 };
 
 #define CUDA_PARTIALS 1024

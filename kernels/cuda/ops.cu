@@ -108,13 +108,16 @@ void cu_gelu_bwd(float *dx, const float *x, const float *dy, size_t n) {
     CUDA_LAUNCH_CHECK("gelu_bwd");
 }
 
-/* GELU, tanh form (GPT-2's "gelu_new"): x (1 + tanh u) / 2, u = k (x + c x³). */
+/* GELU, tanh form (GPT-2's "gelu_new"): x (1 + tanh u) / 2, u = k (x + c x³),
+ * as x·p with p = σ(2u), q = 1 − p = σ(−2u) (the CPU backend's form: no
+ * cancellation in 1 + tanh u where tanh u is near −1). */
 #define GELU_TANH_K 0.7978845608028654f
 #define GELU_TANH_C 0.044715f
 __global__ static void k_gelu_tanh_fwd(float *y, const float *x, size_t n) {
     GRID_STRIDE_LOOP(i, n) {
         float xi = x[i];
-        y[i] = 0.5f * xi * (1.0f + tanhf(GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi)));
+        float u = GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi);
+        y[i] = xi / (1.0f + expf(-2.0f * u));
     }
 }
 void cu_gelu_tanh_fwd(float *y, const float *x, size_t n) {
@@ -122,13 +125,14 @@ void cu_gelu_tanh_fwd(float *y, const float *x, size_t n) {
     k_gelu_tanh_fwd<<<cuda_blocks(n), CUDA_THREADS>>>(y, x, n);
     CUDA_LAUNCH_CHECK("gelu_tanh_fwd");
 }
+/* d/dx = p (1 + 2 x q u'), u' = k (1 + 3 c x²). */
 __global__ static void k_gelu_tanh_bwd(float *dx, const float *x, const float *dy, size_t n) {
     GRID_STRIDE_LOOP(i, n) {
         float xi = x[i];
-        float t = tanhf(GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi));
-        float d = 0.5f * (1.0f + t) +
-                  0.5f * xi * (1.0f - t * t) * GELU_TANH_K * (1.0f + 3.0f * GELU_TANH_C * xi * xi);
-        dx[i] = dy[i] * d;
+        float u = GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi);
+        float p = 1.0f / (1.0f + expf(-2.0f * u)), q = 1.0f / (1.0f + expf(2.0f * u));
+        float du = GELU_TANH_K * (1.0f + 3.0f * GELU_TANH_C * xi * xi);
+        dx[i] = dy[i] * (p * (1.0f + 2.0f * xi * q * du));
     }
 }
 void cu_gelu_tanh_bwd(float *dx, const float *x, const float *dy, size_t n) {
