@@ -153,6 +153,30 @@ START_TEST(gelu_accuracy) {
                (const char *[]){"gelu", "gelu'", "gelu_tanh", "gelu_tanh'"}[op], worst, at);
         ck_assert_msg(worst < 5e-7, "op %d: error %.3g at x = %g", op, worst, at);
     }
+    /* The tanh form's left tail, relatively: for x ≤ −2 its value and
+     * derivative are tiny, and 1 + tanh u (tanh u near −1) cancels. The
+     * reference takes 1 + tanh u = 2σ(2u) and 1 − tanh u = 2σ(−2u) in
+     * double; ours must be within 5e-7·max(1, |2u|) relative wherever the
+     * exact value is a normal float. (The factor is the conditioning: e^{2u}
+     * turns u's float rounding into a relative error of about |2u|·6e-8.
+     * The cancelling form was off by up to 2x near x = −5, which the CUDA
+     * backend's comparison found.) */
+    for (int op = 2; op < 4; op++) {
+        if (op == 2) be->gelu_tanh_fwd(y, x, n);
+        else be->gelu_tanh_bwd(y, x, one, n);
+        double worst = 0.0, at = 0.0;
+        for (size_t i = 0; i + 4 < n && x[i] <= -2.0f; i++) {
+            double v = x[i], u = k * (v + c * v * v * v);
+            double p = 1.0 / (1.0 + exp(-2.0 * u)), q = 1.0 / (1.0 + exp(2.0 * u));
+            double want = op == 2 ? v * p : p * (1.0 + 2.0 * v * q * k * (1.0 + 3.0 * c * v * v));
+            if (fabs(want) < 1e-30) continue;
+            double e = fabs(y[i] - want) / fabs(want) / fmax(1.0, fabs(2.0 * u));
+            if (e > worst) worst = e, at = v;
+        }
+        printf("  %-13s x <= -2: worst relative error / max(1, |2u|) %.2e at x = %g\n",
+               op == 2 ? "gelu_tanh" : "gelu_tanh'", worst, at);
+        ck_assert_msg(worst < 5e-7, "op %d: relative error %.3g (over max(1, |2u|)) at x = %g", op, worst, at);
+    }
     free(x); free(y); free(one);
 }
 END_TEST
