@@ -149,11 +149,13 @@ static void cpu_gelu_tanh_fwd(float *restrict y, const float *restrict x, size_t
     }
 }
 /* d/dx = (1 + t) / 2 + x (1 − t²) k (1 + 3 c x²) / 2 = p (1 + 2 x q u');
- * dx may equal dy. */
+ * x is clamped to [−20, 20] first: beyond it the derivative is 1 or 0 in
+ * float, while exp_poly's clamp keeps q ≥ 6e-39 and x³ overflows, so the
+ * unclamped term would grow without bound. dx may equal dy. */
 static void cpu_gelu_tanh_bwd(float *dx, const float *x, const float *dy, size_t n) {
 #pragma omp simd
     for (size_t i = 0; i < n; i++) {
-        float xi = x[i];
+        float xi = x[i] < -20.0f ? -20.0f : (x[i] > 20.0f ? 20.0f : x[i]);
         float u = GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi);
         float p = 1.0f / (1.0f + exp_poly(-2.0f * u)), q = 1.0f / (1.0f + exp_poly(2.0f * u));
         float du = GELU_TANH_K * (1.0f + 3.0f * GELU_TANH_C * xi * xi);

@@ -125,10 +125,12 @@ void cu_gelu_tanh_fwd(float *y, const float *x, size_t n) {
     k_gelu_tanh_fwd<<<cuda_blocks(n), CUDA_THREADS>>>(y, x, n);
     CUDA_LAUNCH_CHECK("gelu_tanh_fwd");
 }
-/* d/dx = p (1 + 2 x q u'), u' = k (1 + 3 c x²). */
+/* d/dx = p (1 + 2 x q u'), u' = k (1 + 3 c x²); x clamped to [−20, 20] as
+ * the CPU does it (beyond, the derivative is 1 or 0 in float, and x² would
+ * overflow to inf, 0·inf = NaN). */
 __global__ static void k_gelu_tanh_bwd(float *dx, const float *x, const float *dy, size_t n) {
     GRID_STRIDE_LOOP(i, n) {
-        float xi = x[i];
+        float xi = fminf(fmaxf(x[i], -20.0f), 20.0f);
         float u = GELU_TANH_K * (xi + GELU_TANH_C * xi * xi * xi);
         float p = 1.0f / (1.0f + expf(-2.0f * u)), q = 1.0f / (1.0f + expf(2.0f * u));
         float du = GELU_TANH_K * (1.0f + 3.0f * GELU_TANH_C * xi * xi);
