@@ -120,9 +120,13 @@ static void heads_gemm(const char *op, int ta, int tb, int M, int N, int K, floa
         if (c->ptrs) cuda_check(cudaFree(c->ptrs), op);
         c->ptrs = NULL;
         c->ptrs_cap = 0;
-        if (cudaMalloc((void **)&c->ptrs, 3 * n * sizeof(float *)) == cudaSuccess) {
+        cudaError_t e = cudaMalloc((void **)&c->ptrs, 3 * n * sizeof(float *));
+        if (e == cudaSuccess) {
             c->ptrs_cap = 3 * n;
         } else {
+            /* out of memory: the looped form below needs none; any other
+             * error is an earlier fault surfacing, and fatal here */
+            if (e != cudaErrorMemoryAllocation) cuda_check(e, op);
             (void)cudaGetLastError();
             c->ptrs = NULL;
         }
