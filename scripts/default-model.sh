@@ -35,26 +35,33 @@ if [ -z "$tok" ]; then
   exit 1
 fi
 corpus="glue/SST-2 glue/CoLA glue/MRPC glue/STS-B glue/RTE glue/WNLI"
-partial="$home/models/bilora-mini.partial"
-# An interrupted pretrain continues from its last checkpoint.
-resume() { [ -f "$partial/state.safetensors" ] && echo --resume; }
+# Each device's run has its own output and checkpoints (their batch sizes and
+# step counts differ, and a checkpoint resumes only with its own settings):
+# the GPU's is built under pretrain/ and moved into models/ when done, so a
+# GPU run and a CPU run never meet, and an interrupted one of either resumes.
+resume() { [ -f "$1.partial/state.safetensors" ] && echo --resume; }
+gpu_out="$home/pretrain/bilora-mini-gpu"
+cpu_out="$home/models/bilora-mini"
+mkdir -p "$home/pretrain" "$home/models"
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   echo "default model: offline: pretraining bilora-mini (4 layers, hidden 256) on the GLUE train text" >&2
   echo "               on the GPU, once, then cached in $home/models/bilora-mini: 6,600 steps of" >&2
   echo "               128x128 tokens, about 3 minutes on an H100; the progress bar shows the ETA." >&2
   # shellcheck disable=SC2086
-  if ./bilora pretrain --arch bert --size mini --tokenizer "$tok" --corpus $corpus --device cuda $(resume) \
-       --batch-size 128 --steps "${BILORA_PRETRAIN_STEPS:-6600}" --out "$home/models/bilora-mini" >&2; then
+  # (a finished GPU model that could not be moved last time is moved now)
+  if { [ -f "$gpu_out/config.json" ] ||
+       ./bilora pretrain --arch bert --size mini --tokenizer "$tok" --corpus $corpus --device cuda \
+         $(resume "$gpu_out") --batch-size 128 --steps "${BILORA_PRETRAIN_STEPS:-6600}" \
+         --out "$gpu_out" >&2; } && mv -T "$gpu_out" "$cpu_out"; then
     echo bilora-mini
     exit 0
   fi
   echo "default model: pretraining on the GPU failed (above); pretraining on the CPU instead." >&2
-  rm -rf "$partial" # its checkpoints are of the GPU run's batch size
 fi
 echo "default model: offline: pretraining bilora-mini (4 layers, hidden 256) on the GLUE train text;" >&2
 echo "               once, then cached in $home/models/bilora-mini. On 2 CPU cores this is about" >&2
 echo "               an hour (1,500 steps at ~1,500 tokens/s); the progress bar shows the ETA." >&2
 # shellcheck disable=SC2086
-./bilora pretrain --arch bert --size mini --tokenizer "$tok" --corpus $corpus --device cpu $(resume) \
-  --steps "${BILORA_PRETRAIN_STEPS:-1500}" --out "$home/models/bilora-mini" >&2 || exit 1
+./bilora pretrain --arch bert --size mini --tokenizer "$tok" --corpus $corpus --device cpu \
+  $(resume "$cpu_out") --steps "${BILORA_PRETRAIN_STEPS:-1500}" --out "$cpu_out" >&2 || exit 1
 echo bilora-mini
