@@ -148,8 +148,8 @@ static void heads_gemm(const char *op, int ta, int tb, int M, int N, int K, floa
                                            B.ld, pa_, A.ld, &beta, pc_, C.ld, (int)n);
     if (st != CUBLAS_STATUS_SUCCESS) {
         char msg[256];
-        snprintf(msg, sizeof(msg), "cublasSgemmBatched failed (status %d; %dx%dx%d, batch %zu)",
-                 (int)st, M, N, K, n);
+        snprintf(msg, sizeof(msg), "cublasSgemmBatched failed: %s (%dx%dx%d, batch %zu)",
+                 cublas_status_text(st), M, N, K, n);
         cuda_fatal(op, msg);
     }
 }

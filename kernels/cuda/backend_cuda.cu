@@ -37,7 +37,7 @@ void cuda_check(cudaError_t e, const char *op) {
     cuda_fatal(op, msg);
 }
 
-static const char *cublas_status_text(cublasStatus_t s) {
+const char *cublas_status_text(cublasStatus_t s) {
     switch (s) {
     case CUBLAS_STATUS_SUCCESS: return "success";
     case CUBLAS_STATUS_NOT_INITIALIZED: return "cuBLAS not initialised";

@@ -62,6 +62,8 @@ void cuda_check(cudaError_t e, const char *op);
 /* After a kernel launch: catches bad launch configurations at once. Faults
  * inside the kernel surface at the next synchronising call. */
 #define CUDA_LAUNCH_CHECK(op) cuda_check(cudaGetLastError(), (op))
+/* cuBLAS's status in words, for error messages. */
+const char *cublas_status_text(cublasStatus_t s);
 
 /* At least `bytes` of device scratch; the caller holds ctx->lock until the
  * work that uses it is enqueued. Grows by cudaFree + cudaMalloc (cudaFree
